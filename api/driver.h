@@ -1,0 +1,55 @@
+/* The sandbox driver: what actually runs a sandbox. sbx-api's service layer
+ * calls it through an ops table so the launcher can be swapped (the process
+ * driver in driver_proc.c spawns sbx-vmm; tests and the fuzzer use others). */
+#ifndef SBX_API_DRIVER_H
+#define SBX_API_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Everything a driver needs to boot one sandbox. Paths live under the
+ * sandbox's state directory. */
+struct driver_launch {
+    const char *sandbox_id;
+    int64_t vcpus;
+    int64_t memory_mib;
+    const char *image_path;     /* snapshot image (read-only) */
+    const char *overlay_path;   /* per-sandbox writable overlay */
+    const char *console_path;   /* guest console log */
+    const char *vsock_path;     /* host end of the guest agent's vsock */
+    const char *log_path;       /* the VMM process's own stdout/stderr */
+};
+
+/* What identifies a running VMM across sbx-api restarts. */
+struct driver_handle {
+    int64_t pid;
+    int64_t start_ticks;        /* /proc/PID/stat field 22, guards against pid reuse */
+};
+
+/* Called from the event loop when a sandbox's VMM dies without being asked
+ * to stop; reason is a short human-readable sentence. */
+typedef void (*driver_exit_cb)(void *arg, const char *sandbox_id, const char *reason);
+
+struct driver_ops {
+    const char *name;
+    /* Boots the sandbox; fills *out. Returns 0, or negative errno with a
+     * message in err. */
+    int (*start)(void *self, const struct driver_launch *launch, struct driver_handle *out,
+                 char *err, size_t errlen);
+    /* Stops the sandbox's VMM (graceful, then forced); returns once it is gone.
+     * Returns 0 (also when it was already gone) or negative errno. */
+    int (*stop)(void *self, const char *sandbox_id, const struct driver_handle *h);
+    /* 1 if the VMM identified by h is alive, 0 if not. */
+    int (*status)(void *self, const struct driver_handle *h);
+    /* Takes over watching a VMM started by an earlier sbx-api. Returns 0, or
+     * -ESRCH when that VMM is gone. */
+    int (*adopt)(void *self, const char *sandbox_id, const struct driver_handle *h);
+    void (*destroy)(void *self);
+};
+
+struct driver {
+    const struct driver_ops *ops;
+    void *self;
+};
+
+#endif

@@ -1,0 +1,438 @@
+/* Process-supervising driver: spawns sbx-vmm, watches it with a pidfd. */
+#include "driver_proc.h"
+
+#include "apilog.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define KILL_WAIT_MS 5000
+
+struct child {
+    char sandbox_id[STORE_ID_LEN];
+    char log_path[STORE_PATH_LEN];
+    pid_t pid;
+    int pidfd;
+    bool is_child;          /* ours to reap; adopted VMMs belong to init */
+    struct procdrv *drv;
+    struct child *next;
+};
+
+struct procdrv {
+    struct procdrv_config cfg;
+    struct loop *loop;
+    driver_exit_cb on_exit;
+    void *cb_arg;
+    struct child *children;
+};
+
+static int sys_pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int sys_pidfd_signal(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+int64_t procdrv_start_ticks(int64_t pid)
+{
+    char path[64], buf[1024], *p, *save = NULL, *tok;
+    ssize_t n;
+    int fd, i;
+
+    if (pid <= 0 || pid > INT32_MAX)
+        return -ESRCH;
+    snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -ESRCH;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -ESRCH;
+    buf[n] = '\0';
+    /* comm (field 2) may hold spaces and ')': fields resume after the last ')'. */
+    p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return -EIO;
+    tok = strtok_r(p + 2, " ", &save);          /* field 3: state */
+    if (!tok || *tok == 'Z' || *tok == 'X')
+        return -ESRCH;
+    for (i = 3; i < 22 && tok; i++)
+        tok = strtok_r(NULL, " ", &save);
+    return tok ? strtoll(tok, NULL, 10) : -EIO;
+}
+
+/* Last non-empty line of a log file, printable ASCII only; "" if none. */
+static void tail_line(const char *path, char *out, size_t len)
+{
+    char buf[512];
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *start, *end;
+
+    out[0] = '\0';
+    if (fd < 0)
+        return;
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size > 0)
+        n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ?
+                  size - (off_t)(sizeof(buf) - 1) : 0);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    end = buf + n;
+    while (end > buf && (end[-1] == '\n' || end[-1] == '\r'))
+        *--end = '\0';
+    start = memrchr(buf, '\n', (size_t)(end - buf));
+    start = start ? start + 1 : buf;
+    n = (ssize_t)strnlen(start, len - 1);
+    memcpy(out, start, (size_t)n);
+    out[n] = '\0';
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+}
+
+static void describe_exit(struct child *c, char *reason, size_t len)
+{
+    siginfo_t si;
+    char last[160];
+
+    memset(&si, 0, sizeof(si));
+    if (!c->is_child || waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) < 0 ||
+        si.si_pid == 0) {
+        snprintf(reason, len, "sbx-vmm (pid %d) exited", (int)c->pid);
+        return;
+    }
+    tail_line(c->log_path, last, sizeof(last));
+    if (si.si_code == CLD_EXITED)
+        snprintf(reason, len, "sbx-vmm exited with status %d%s%s", si.si_status,
+                 last[0] ? ": " : "", last);
+    else
+        snprintf(reason, len, "sbx-vmm was killed by signal %d (%s)", si.si_status,
+                 strsignal(si.si_status));
+}
+
+static void unlink_child(struct procdrv *d, struct child *c)
+{
+    struct child **pp;
+
+    for (pp = &d->children; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    loop_del(d->loop, c->pidfd);
+}
+
+static void on_pidfd(void *arg, int fd, uint32_t events)
+{
+    struct child *c = arg;
+    struct procdrv *d = c->drv;
+    char reason[STORE_MSG_LEN], id[STORE_ID_LEN];
+
+    (void)fd;
+    (void)events;
+    describe_exit(c, reason, sizeof(reason));
+    snprintf(id, sizeof(id), "%s", c->sandbox_id);
+    log_warn("sandbox %s: %s", id, reason);
+    unlink_child(d, c);
+    close(c->pidfd);
+    free(c);
+    d->on_exit(d->cb_arg, id, reason);
+}
+
+static struct child *find_child(struct procdrv *d, const char *sandbox_id)
+{
+    for (struct child *c = d->children; c; c = c->next)
+        if (!strcmp(c->sandbox_id, sandbox_id))
+            return c;
+    return NULL;
+}
+
+static int watch(struct procdrv *d, const char *sandbox_id, const char *log_path, pid_t pid,
+                 int pidfd, bool is_child)
+{
+    struct child *c = calloc(1, sizeof(*c));
+    int err;
+
+    if (!c)
+        return -ENOMEM;
+    snprintf(c->sandbox_id, sizeof(c->sandbox_id), "%s", sandbox_id);
+    snprintf(c->log_path, sizeof(c->log_path), "%s", log_path ? log_path : "");
+    c->pid = pid;
+    c->pidfd = pidfd;
+    c->is_child = is_child;
+    c->drv = d;
+    err = loop_add(d->loop, pidfd, POLLIN, on_pidfd, c);
+    if (err) {
+        free(c);
+        return err;
+    }
+    c->next = d->children;
+    d->children = c;
+    return 0;
+}
+
+/* In the forked child: never returns. Reports exec failure through errfd. */
+static void child_exec(const struct procdrv *d, char *const argv[], const char *log_path,
+                       int errfd)
+{
+    sigset_t none;
+    int err, fd;
+
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    fd = open("/dev/null", O_RDONLY);
+    if (fd >= 0 && fd != 0) {
+        dup2(fd, 0);
+        close(fd);
+    }
+    fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
+    }
+    execv(d->cfg.vmm_path, argv);
+    err = errno;
+    if (write(errfd, &err, sizeof(err)) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+static int spawn(struct procdrv *d, const struct driver_launch *l, pid_t *pid_out, char *err,
+                 size_t errlen)
+{
+    char mem[24], vcpus[24], disk[2 * STORE_PATH_LEN + 2];
+    int pipefd[2], child_errno = 0;
+    ssize_t n;
+    pid_t pid;
+
+    snprintf(mem, sizeof(mem), "%lld", (long long)l->memory_mib);
+    snprintf(vcpus, sizeof(vcpus), "%lld", (long long)l->vcpus);
+    snprintf(disk, sizeof(disk), "%s,%s", l->image_path, l->overlay_path);
+    char *const argv[] = {
+        (char *)d->cfg.vmm_path, "--kernel", (char *)d->cfg.kernel_path,
+        "--initrd", (char *)d->cfg.initrd_path, "--cmdline", (char *)d->cfg.cmdline,
+        "--mem", mem, "--vcpus", vcpus, "--console", (char *)l->console_path,
+        "--disk", disk, "--vsock-uds", (char *)l->vsock_path, NULL,
+    };
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return -errno;
+    pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+        close(pipefd[0]);
+        close(pipefd[1]);
+        snprintf(err, errlen, "fork: %s", strerror(-e));
+        return e;
+    }
+    if (pid == 0)
+        child_exec(d, argv, l->log_path, pipefd[1]);
+    close(pipefd[1]);
+    do
+        n = read(pipefd[0], &child_errno, sizeof(child_errno));
+    while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof(child_errno)) {
+        waitpid(pid, NULL, 0);
+        snprintf(err, errlen, "cannot run %s: %s", d->cfg.vmm_path, strerror(child_errno));
+        return -child_errno;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+static int proc_start(void *self, const struct driver_launch *l, struct driver_handle *out,
+                      char *err, size_t errlen)
+{
+    struct procdrv *d = self;
+    pid_t pid;
+    int pidfd, rc;
+    int64_t ticks;
+
+    rc = spawn(d, l, &pid, err, errlen);
+    if (rc)
+        return rc;
+    /* Our unreaped child cannot be recycled, so pid and ticks are stable here. */
+    pidfd = sys_pidfd_open(pid);
+    ticks = procdrv_start_ticks(pid);
+    if (pidfd < 0 || ticks < 0) {
+        rc = pidfd < 0 ? -errno : (int)ticks;
+        snprintf(err, errlen, "cannot watch sbx-vmm: %s", strerror(-rc));
+        goto kill_it;
+    }
+    rc = watch(d, l->sandbox_id, l->log_path, pid, pidfd, true);
+    if (rc) {
+        snprintf(err, errlen, "cannot watch sbx-vmm: %s", strerror(-rc));
+        goto kill_it;
+    }
+    out->pid = pid;
+    out->start_ticks = ticks;
+    log_info("sandbox %s: sbx-vmm started, pid %d", l->sandbox_id, (int)pid);
+    return 0;
+kill_it:
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (pidfd >= 0)
+        close(pidfd);
+    return rc;
+}
+
+/* A pidfd for h's process, or -ESRCH if it is gone or the pid was reused. */
+static int open_checked(const struct driver_handle *h)
+{
+    int fd;
+
+    if (procdrv_start_ticks(h->pid) != h->start_ticks)
+        return -ESRCH;
+    fd = sys_pidfd_open((pid_t)h->pid);
+    if (fd < 0)
+        return -ESRCH;
+    /* The pidfd pins the process now; check again that it is the same one. */
+    if (procdrv_start_ticks(h->pid) != h->start_ticks) {
+        close(fd);
+        return -ESRCH;
+    }
+    return fd;
+}
+
+static int wait_pidfd(int pidfd, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+    int rc;
+
+    do
+        rc = poll(&pfd, 1, timeout_ms);
+    while (rc < 0 && errno == EINTR);
+    return rc > 0;
+}
+
+static int terminate(int pidfd, int grace_ms)
+{
+    if (sys_pidfd_signal(pidfd, SIGTERM) < 0)
+        return errno == ESRCH ? 0 : -errno;
+    if (wait_pidfd(pidfd, grace_ms))
+        return 0;
+    if (sys_pidfd_signal(pidfd, SIGKILL) < 0 && errno != ESRCH)
+        return -errno;
+    return wait_pidfd(pidfd, KILL_WAIT_MS) ? 0 : -ETIMEDOUT;
+}
+
+static int proc_stop(void *self, const char *sandbox_id, const struct driver_handle *h)
+{
+    struct procdrv *d = self;
+    struct child *c = find_child(d, sandbox_id);
+    bool is_child = false;
+    int pidfd, rc;
+
+    if (c) {
+        unlink_child(d, c);
+        pidfd = c->pidfd;
+        is_child = c->is_child;
+        free(c);
+    } else {
+        pidfd = open_checked(h);
+        if (pidfd == -ESRCH)
+            return 0;
+    }
+    rc = terminate(pidfd, d->cfg.stop_grace_ms);
+    if (rc == 0 && is_child) {
+        siginfo_t si;
+        waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED);
+    }
+    close(pidfd);
+    log_info("sandbox %s: sbx-vmm pid %lld stopped", sandbox_id, (long long)h->pid);
+    return rc;
+}
+
+static int proc_status(void *self, const struct driver_handle *h)
+{
+    int fd = open_checked(h);
+
+    (void)self;
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+static int proc_adopt(void *self, const char *sandbox_id, const struct driver_handle *h)
+{
+    struct procdrv *d = self;
+    int fd, err;
+
+    if (find_child(d, sandbox_id))
+        return 0;
+    fd = open_checked(h);
+    if (fd < 0)
+        return fd;
+    err = watch(d, sandbox_id, NULL, (pid_t)h->pid, fd, false);
+    if (err) {
+        close(fd);
+        return err;
+    }
+    log_info("sandbox %s: adopted running sbx-vmm pid %lld", sandbox_id, (long long)h->pid);
+    return 0;
+}
+
+/* Leaves the VMMs running: a restarted sbx-api adopts them. */
+static void proc_destroy(void *self)
+{
+    struct procdrv *d = self;
+
+    while (d->children) {
+        struct child *c = d->children;
+        unlink_child(d, c);
+        close(c->pidfd);
+        free(c);
+    }
+    free(d);
+}
+
+static const struct driver_ops procdrv_ops = {
+    .name = "process",
+    .start = proc_start,
+    .stop = proc_stop,
+    .status = proc_status,
+    .adopt = proc_adopt,
+    .destroy = proc_destroy,
+};
+
+int procdrv_create(const struct procdrv_config *config, struct loop *loop,
+                   driver_exit_cb on_exit, void *cb_arg, struct driver *drv)
+{
+    struct procdrv *d = calloc(1, sizeof(*d));
+
+    if (!d)
+        return -ENOMEM;
+    d->cfg = *config;
+    d->loop = loop;
+    d->on_exit = on_exit;
+    d->cb_arg = cb_arg;
+    drv->ops = &procdrv_ops;
+    drv->self = d;
+    return 0;
+}

@@ -1,0 +1,212 @@
+/* libmicrohttpd glue. */
+#include "httpd.h"
+
+#include "apilog.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#define CONN_LIMIT 256
+#define CONN_TIMEOUT_S 30
+
+struct httpd {
+    struct MHD_Daemon *mhd;
+    struct loop *loop;
+    struct router *router;
+    size_t max_body;
+    int epfd;
+    uint16_t port;
+};
+
+/* Per-request state, from the first header callback to completion. */
+struct request_state {
+    char *body;
+    size_t len;
+    bool too_large;
+};
+
+static int append_body(struct httpd *h, struct request_state *rs, const char *data, size_t n)
+{
+    char *grown;
+
+    if (rs->too_large || n > h->max_body - rs->len) {
+        /* Keep reading (and dropping) so the client gets our answer. */
+        rs->too_large = true;
+        return 0;
+    }
+    grown = realloc(rs->body, rs->len + n + 1);
+    if (!grown)
+        return -ENOMEM;
+    memcpy(grown + rs->len, data, n);
+    rs->body = grown;
+    rs->len += n;
+    rs->body[rs->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, const struct api_response *r)
+{
+    const char *body = r->body ? r->body : "";
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    if (r->body)
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    ret = MHD_queue_response(conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct httpd *h = cls;
+    struct request_state *rs = *con_cls;
+    struct api_response resp = { 0 };
+    enum MHD_Result ret;
+
+    (void)version;
+    if (!rs) {
+        rs = calloc(1, sizeof(*rs));
+        *con_cls = rs;
+        return rs ? MHD_YES : MHD_NO;
+    }
+    if (*upload_data_size) {
+        if (append_body(h, rs, upload_data, *upload_data_size))
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    struct api_request req = {
+        .method = method,
+        .path = url,
+        .x_api_key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Api-Key"),
+        .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+        .body = rs->body ? rs->body : "",
+        .body_len = rs->len,
+        .body_too_large = rs->too_large,
+    };
+    router_handle(h->router, &req, &resp);
+    log_debug("%s %s -> %d", method, url, resp.status);
+    ret = send_response(conn, &resp);
+    api_response_free(&resp);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct request_state *rs = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (rs) {
+        free(rs->body);
+        free(rs);
+        *con_cls = NULL;
+    }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("http: %s", msg);
+}
+
+static void on_epoll(void *arg, int fd, uint32_t events)
+{
+    (void)fd;
+    (void)events;
+    (void)arg;
+    /* MHD_run happens in the loop's tick, after every wake-up. */
+}
+
+static long mhd_timeout(void *arg)
+{
+    struct httpd *h = arg;
+    MHD_UNSIGNED_LONG_LONG ms;
+
+    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES)
+        return -1;
+    return ms > 60000 ? 60000 : (long)ms;
+}
+
+static void mhd_tick(void *arg)
+{
+    struct httpd *h = arg;
+
+    MHD_run(h->mhd);
+}
+
+int httpd_start(struct loop *loop, struct router *router, const char *host, uint16_t port,
+                size_t max_body, struct httpd **out)
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
+    const union MHD_DaemonInfo *info;
+    struct httpd *h;
+    int err;
+
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+        return -EINVAL;
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    h->loop = loop;
+    h->router = router;
+    h->max_body = max_body;
+    h->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT_S,
+        MHD_OPTION_END);
+    if (!h->mhd) {
+        free(h);
+        return -EADDRINUSE;
+    }
+    info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    h->epfd = info ? info->epoll_fd : -1;
+    info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : port;
+    err = h->epfd < 0 ? -EINVAL : loop_add(loop, h->epfd, EPOLLIN, on_epoll, h);
+    if (err) {
+        MHD_stop_daemon(h->mhd);
+        free(h);
+        return err;
+    }
+    loop_set_hook(loop, mhd_timeout, mhd_tick, h);
+    *out = h;
+    return 0;
+}
+
+uint16_t httpd_port(const struct httpd *h)
+{
+    return h->port;
+}
+
+void httpd_stop(struct httpd *h)
+{
+    if (!h)
+        return;
+    loop_del(h->loop, h->epfd);
+    loop_set_hook(h->loop, NULL, NULL, NULL);
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

@@ -1,0 +1,36 @@
+/* sbx-api's one event loop (epoll). Everything runs on the main thread: HTTP
+ * (libmicrohttpd in external-epoll mode), VMM exit notifications (pidfds),
+ * signals (signalfd) and the retention sweep (timerfd). */
+#ifndef SBX_API_LOOP_H
+#define SBX_API_LOOP_H
+
+#include <stdint.h>
+
+struct loop;
+
+/* events: the EPOLL* mask epoll reported. */
+typedef void (*loop_fd_cb)(void *arg, int fd, uint32_t events);
+/* Milliseconds until the hook wants to run again, or -1 for no deadline. */
+typedef long (*loop_timeout_fn)(void *arg);
+typedef void (*loop_tick_fn)(void *arg);
+
+/* A new loop, or NULL with errno set. */
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/* Watches fd (level-triggered) for events. One registration per fd.
+ * Returns 0 or negative errno. */
+int loop_add(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *arg);
+/* Stops watching fd; safe from any callback, including fd's own. The caller
+ * still owns fd. Returns 0 or negative errno. */
+int loop_del(struct loop *loop, int fd);
+
+/* One hook: timeout() bounds each wait, tick() runs after every wake-up
+ * (used to drive libmicrohttpd's timers). Either may be NULL. */
+void loop_set_hook(struct loop *loop, loop_timeout_fn timeout, loop_tick_fn tick, void *arg);
+
+/* Runs until loop_stop(). Returns 0, or negative errno if epoll failed. */
+int loop_run(struct loop *loop);
+void loop_stop(struct loop *loop);
+
+#endif

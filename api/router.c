@@ -1,0 +1,432 @@
+/* Authentication, routing and body validation for every request. */
+#include "router.h"
+
+#include "openapi.h"
+#include "sandbox.h"
+#include "snapshot.h"
+#include "validate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_MAX_LEN 512
+#define MAX_SEGMENTS 6
+#define MAX_TTL_SECONDS (10LL * 365 * 24 * 3600)
+#define MIN_MEMORY_MIB 64
+
+struct route_ctx {
+    struct router *r;
+    const struct api_request *req;
+    const char *param;          /* the {} segment, if the route has one */
+    struct api_response *resp;
+    struct apierr err;
+};
+
+typedef int (*route_fn)(struct route_ctx *c);
+
+struct route {
+    const char *method;
+    const char *pattern;        /* "{}" matches one segment */
+    route_fn fn;
+    bool auth;
+};
+
+static void reply(struct route_ctx *c, int status, json_t *obj)
+{
+    api_response_json(c->resp, status, obj);
+}
+
+/* Parses the body into an object and rejects unknown fields. */
+static json_t *body_object(struct route_ctx *c, const char *const *allowed)
+{
+    json_t *obj;
+
+    if (valid_parse_object(c->req->body, c->req->body_len, true, &obj, &c->err))
+        return NULL;
+    if (valid_known_fields(obj, allowed, &c->err)) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static int h_health(struct route_ctx *c)
+{
+    reply(c, 200, json_pack("{s:s}", "status", "ok"));
+    return 0;
+}
+
+static int h_openapi(struct route_ctx *c)
+{
+    size_t len;
+    const char *doc = openapi_document(&len);
+
+    c->resp->status = 200;
+    c->resp->body = strndup(doc, len);
+    if (!c->resp->body)
+        return apierr_set(&c->err, APIERR_INTERNAL, "out of memory");
+    return 0;
+}
+
+static int h_snapshot_list(struct route_ctx *c)
+{
+    json_t *arr = snapshot_list_json(c->r->svc, &c->err);
+
+    if (!arr)
+        return -1;
+    reply(c, 200, json_pack("{s:o}", "snapshots", arr));
+    return 0;
+}
+
+static int h_snapshot_create(struct route_ctx *c)
+{
+    static const char *const allowed[] = { "name", "image_path", "docker_image", NULL };
+    const char *name, *image, *docker;
+    struct snapshot_rec rec;
+    json_t *obj = body_object(c, allowed);
+    int rc = -1;
+
+    if (!obj)
+        return -1;
+    if (valid_str_field(obj, "name", 63, &name, &c->err) ||
+        valid_str_field(obj, "image_path", 1000, &image, &c->err) ||
+        valid_str_field(obj, "docker_image", 1000, &docker, &c->err))
+        goto out;
+    if (docker) {
+        apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
+                   "building snapshots from container images is not available yet");
+        goto out;
+    }
+    if (!name || !image) {
+        apierr_set(&c->err, APIERR_VALIDATION, "name and image_path are required");
+        goto out;
+    }
+    rc = snapshot_register(c->r->svc, name, image, &rec, &c->err);
+    if (rc == 0)
+        reply(c, 201, snapshot_to_json(&rec));
+out:
+    json_decref(obj);
+    return rc;
+}
+
+static int h_snapshot_capture(struct route_ctx *c)
+{
+    return apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
+                      "capturing snapshots from sandboxes is not available yet");
+}
+
+static int h_snapshot_get(struct route_ctx *c)
+{
+    struct snapshot_rec rec;
+
+    if (snapshot_get(c->r->svc, c->param, &rec, &c->err))
+        return -1;
+    reply(c, 200, snapshot_to_json(&rec));
+    return 0;
+}
+
+static int h_snapshot_delete(struct route_ctx *c)
+{
+    if (snapshot_delete(c->r->svc, c->param, &c->err))
+        return -1;
+    c->resp->status = 204;
+    return 0;
+}
+
+static int h_sandbox_list(struct route_ctx *c)
+{
+    struct sandbox_rec *recs;
+    json_t *arr;
+    size_t n;
+
+    if (sandbox_list(c->r->svc, &recs, &n, &c->err))
+        return -1;
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, sandbox_to_json(&recs[i]));
+    free(recs);
+    reply(c, 200, json_pack("{s:o}", "sandboxes", arr));
+    return 0;
+}
+
+/* Reads the resource fields shared by create and update. */
+static int read_resources(struct route_ctx *c, json_t *obj, struct sandbox_changes *ch)
+{
+    const struct svc_limits *l = &c->r->svc->limits;
+
+    return valid_int_field(obj, "vcpus", 1, l->max_vcpus, &ch->vcpus, &ch->has_vcpus,
+                           &c->err) ||
+           valid_int_field(obj, "memory_mib", MIN_MEMORY_MIB, l->max_memory_mib,
+                           &ch->memory_mib, &ch->has_memory_mib, &c->err) ||
+           valid_int_field(obj, "idle_ttl_seconds", 0, MAX_TTL_SECONDS, &ch->idle_ttl_seconds,
+                           &ch->has_idle_ttl, &c->err) ||
+           valid_int_field(obj, "delete_after_stop_seconds", 0, MAX_TTL_SECONDS,
+                           &ch->delete_after_stop_seconds, &ch->has_delete_after_stop, &c->err)
+               ? -1 : 0;
+}
+
+static int read_create(struct route_ctx *c, json_t *obj, struct sandbox_spec *spec)
+{
+    const struct svc_limits *l = &c->r->svc->limits;
+    struct sandbox_changes ch = { 0 };
+    const char *snap_id;
+    bool has_disk;
+
+    if (valid_str_field(obj, "name", 63, &spec->name, &c->err) ||
+        valid_str_field(obj, "snapshot", 63, &spec->snapshot, &c->err) ||
+        valid_str_field(obj, "snapshot_id", 63, &snap_id, &c->err) ||
+        read_resources(c, obj, &ch) ||
+        valid_int_field(obj, "disk_gib", 1, l->max_disk_gib, &spec->disk_gib, &has_disk,
+                        &c->err))
+        return -1;
+    if (!spec->name)
+        return apierr_set(&c->err, APIERR_VALIDATION, "name is required");
+    if (spec->snapshot && snap_id)
+        return apierr_set(&c->err, APIERR_VALIDATION, "give snapshot or snapshot_id, not both");
+    if (!spec->snapshot && !(spec->snapshot = snap_id))
+        return apierr_set(&c->err, APIERR_VALIDATION, "snapshot is required");
+    spec->vcpus = ch.has_vcpus ? ch.vcpus : l->default_vcpus;
+    spec->memory_mib = ch.has_memory_mib ? ch.memory_mib : l->default_memory_mib;
+    spec->disk_gib = has_disk ? spec->disk_gib : l->default_disk_gib;
+    spec->idle_ttl_seconds = ch.has_idle_ttl ? ch.idle_ttl_seconds
+                                             : l->default_idle_ttl_seconds;
+    spec->delete_after_stop_seconds = ch.has_delete_after_stop
+                                          ? ch.delete_after_stop_seconds
+                                          : l->default_delete_after_stop_seconds;
+    return 0;
+}
+
+static int h_sandbox_create(struct route_ctx *c)
+{
+    static const char *const allowed[] = { "name", "snapshot", "snapshot_id", "vcpus",
+                                           "memory_mib", "disk_gib", "idle_ttl_seconds",
+                                           "delete_after_stop_seconds", NULL };
+    struct sandbox_spec spec = { 0 };
+    struct sandbox_rec rec;
+    json_t *obj = body_object(c, allowed);
+    int rc = -1;
+
+    if (!obj)
+        return -1;
+    if (read_create(c, obj, &spec) == 0)
+        rc = sandbox_create(c->r->svc, &spec, &rec, &c->err);
+    if (rc == 0)
+        reply(c, 201, sandbox_to_json(&rec));
+    json_decref(obj);
+    return rc;
+}
+
+static int h_sandbox_get(struct route_ctx *c)
+{
+    struct sandbox_rec rec;
+
+    if (sandbox_get(c->r->svc, c->param, &rec, &c->err))
+        return -1;
+    reply(c, 200, sandbox_to_json(&rec));
+    return 0;
+}
+
+static int h_sandbox_update(struct route_ctx *c)
+{
+    static const char *const allowed[] = { "vcpus", "memory_mib", "idle_ttl_seconds",
+                                           "delete_after_stop_seconds", NULL };
+    struct sandbox_changes ch = { 0 };
+    struct sandbox_rec rec;
+    json_t *obj = body_object(c, allowed);
+    int rc = -1;
+
+    if (!obj)
+        return -1;
+    if (read_resources(c, obj, &ch) == 0)
+        rc = sandbox_update(c->r->svc, c->param, &ch, &rec, &c->err);
+    if (rc == 0)
+        reply(c, 200, sandbox_to_json(&rec));
+    json_decref(obj);
+    return rc;
+}
+
+/* start and stop take no fields; an empty body or {} is fine. */
+static int empty_body(struct route_ctx *c)
+{
+    static const char *const allowed[] = { NULL };
+    json_t *obj = body_object(c, allowed);
+
+    json_decref(obj);
+    return obj ? 0 : -1;
+}
+
+static int h_sandbox_start(struct route_ctx *c)
+{
+    struct sandbox_rec rec;
+
+    if (empty_body(c) || sandbox_start(c->r->svc, c->param, &rec, &c->err))
+        return -1;
+    reply(c, 200, sandbox_to_json(&rec));
+    return 0;
+}
+
+static int h_sandbox_stop(struct route_ctx *c)
+{
+    struct sandbox_rec rec;
+
+    if (empty_body(c) ||
+        sandbox_stop(c->r->svc, c->param, "stopped by request", &rec, &c->err))
+        return -1;
+    reply(c, 200, sandbox_to_json(&rec));
+    return 0;
+}
+
+static int h_sandbox_delete(struct route_ctx *c)
+{
+    if (sandbox_delete(c->r->svc, c->param, &c->err))
+        return -1;
+    c->resp->status = 204;
+    return 0;
+}
+
+static int h_sandbox_exec(struct route_ctx *c)
+{
+    struct sandbox_rec rec;
+
+    if (sandbox_get(c->r->svc, c->param, &rec, &c->err))
+        return -1;
+    return apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
+                      "running commands in sandboxes is not available yet");
+}
+
+static const struct route routes[] = {
+    { "GET", "/healthz", h_health, false },
+    { "GET", "/openapi.json", h_openapi, false },
+    { "GET", "/v1/snapshots", h_snapshot_list, true },
+    { "POST", "/v1/snapshots", h_snapshot_create, true },
+    { "POST", "/v1/snapshots/capture", h_snapshot_capture, true },
+    { "GET", "/v1/snapshots/{}", h_snapshot_get, true },
+    { "DELETE", "/v1/snapshots/{}", h_snapshot_delete, true },
+    { "GET", "/v1/sandboxes", h_sandbox_list, true },
+    { "POST", "/v1/sandboxes", h_sandbox_create, true },
+    { "GET", "/v1/sandboxes/{}", h_sandbox_get, true },
+    { "PATCH", "/v1/sandboxes/{}", h_sandbox_update, true },
+    { "DELETE", "/v1/sandboxes/{}", h_sandbox_delete, true },
+    { "POST", "/v1/sandboxes/{}/start", h_sandbox_start, true },
+    { "POST", "/v1/sandboxes/{}/stop", h_sandbox_stop, true },
+    { "POST", "/v1/sandboxes/{}/exec", h_sandbox_exec, true },
+};
+
+/* Splits a copy of path at '/' into segs; returns the count or -1. */
+static int split_path(char *buf, char **segs)
+{
+    int n = 0;
+    char *p = buf;
+
+    if (*p != '/')
+        return -1;
+    while (*p == '/') {
+        *p++ = '\0';
+        if (n == MAX_SEGMENTS)
+            return -1;
+        segs[n++] = p;
+        p += strcspn(p, "/");
+    }
+    return n;
+}
+
+/* Does pattern match segs? Sets *param to the {} segment. */
+static bool match(const char *pattern, char **segs, int nsegs, const char **param)
+{
+    char pbuf[64], *psegs[MAX_SEGMENTS];
+    int n;
+
+    snprintf(pbuf, sizeof(pbuf), "%s", pattern);
+    n = split_path(pbuf, psegs);
+    if (n != nsegs)
+        return false;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(psegs[i], "{}")) {
+            if (!*segs[i])
+                return false;
+            *param = segs[i];
+        } else if (strcmp(psegs[i], segs[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Constant-time comparison so response timing does not leak the key. */
+static bool key_equal(const char *given, const char *want)
+{
+    size_t glen = strlen(given), wlen = strlen(want);
+    unsigned char diff = glen != wlen;
+
+    for (size_t i = 0; i < wlen; i++)
+        diff |= (unsigned char)(want[i] ^ (i < glen ? given[i] : 0));
+    return diff == 0;
+}
+
+static int check_auth(struct router *r, const struct api_request *req, struct apierr *err)
+{
+    const char *given = req->x_api_key;
+
+    if (!given && req->authorization && !strncasecmp(req->authorization, "Bearer ", 7))
+        given = req->authorization + 7;
+    if (!given)
+        return apierr_set(err, APIERR_UNAUTHORIZED,
+                          "missing API key (X-Api-Key or Authorization: Bearer)");
+    if (!r->api_key || !*r->api_key || !key_equal(given, r->api_key))
+        return apierr_set(err, APIERR_UNAUTHORIZED, "invalid API key");
+    return 0;
+}
+
+static const struct route *find_route(const struct api_request *req, char **segs, int n,
+                                      const char **param, bool *path_known)
+{
+    *path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!match(routes[i].pattern, segs, n, param))
+            continue;
+        *path_known = true;
+        if (!strcmp(routes[i].method, req->method))
+            return &routes[i];
+    }
+    return NULL;
+}
+
+static int dispatch(struct route_ctx *c)
+{
+    const struct api_request *req = c->req;
+    char buf[PATH_MAX_LEN], *segs[MAX_SEGMENTS];
+    const struct route *route;
+    bool path_known;
+    int n;
+
+    if (!strncmp(req->path, "/v1/", 4) || !strcmp(req->path, "/v1")) {
+        if (check_auth(c->r, req, &c->err))
+            return -1;
+    }
+    if (strlen(req->path) >= sizeof(buf))
+        return apierr_set(&c->err, APIERR_NOT_FOUND, "no such path");
+    strcpy(buf, req->path);
+    n = split_path(buf, segs);
+    route = n < 0 ? NULL : find_route(req, segs, n, &c->param, &path_known);
+    if (!route && n >= 0 && path_known)
+        return apierr_set(&c->err, APIERR_METHOD, "method %.16s not allowed on %.128s",
+                          req->method, req->path);
+    if (!route)
+        return apierr_set(&c->err, APIERR_NOT_FOUND, "no such path: %.128s", req->path);
+    if (req->body_too_large)
+        return apierr_set(&c->err, APIERR_TOO_LARGE, "request body too large");
+    return route->fn(c);
+}
+
+void router_handle(struct router *r, const struct api_request *req, struct api_response *resp)
+{
+    struct route_ctx c = { .r = r, .req = req, .resp = resp };
+
+    resp->status = 500;
+    resp->body = NULL;
+    if (dispatch(&c) == 0)
+        return;
+    api_response_free(resp);
+    api_response_error(resp, &c.err);
+}

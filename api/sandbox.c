@@ -1,0 +1,389 @@
+/* Sandbox lifecycle on top of the store and the driver. */
+#include "sandbox.h"
+
+#include "apilog.h"
+#include "validate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct sandbox_paths {
+    char dir[STORE_PATH_LEN];
+    char overlay[STORE_PATH_LEN + 16];
+    char console[STORE_PATH_LEN + 16];
+    char vsock[STORE_PATH_LEN + 16];
+    char log[STORE_PATH_LEN + 16];
+};
+
+static void sandbox_paths(const struct svc *svc, const char *id, struct sandbox_paths *p)
+{
+    snprintf(p->dir, sizeof(p->dir), "%s/sandboxes/%s", svc->state_dir, id);
+    snprintf(p->overlay, sizeof(p->overlay), "%s/overlay.img", p->dir);
+    snprintf(p->console, sizeof(p->console), "%s/console.log", p->dir);
+    snprintf(p->vsock, sizeof(p->vsock), "%s/vsock.sock", p->dir);
+    snprintf(p->log, sizeof(p->log), "%s/vmm.log", p->dir);
+}
+
+static int store_err(int rc, const char *what, const char *name, struct apierr *err)
+{
+    if (rc == -ENOENT)
+        return apierr_set(err, APIERR_NOT_FOUND, "%s '%s' not found", what, name);
+    if (rc == -EEXIST)
+        return apierr_set(err, APIERR_CONFLICT, "%s '%s' already exists", what, name);
+    return apierr_set(err, APIERR_INTERNAL, "database error");
+}
+
+int sandbox_get(struct svc *svc, const char *name, struct sandbox_rec *out, struct apierr *err)
+{
+    int rc = store_sandbox_get(svc->store, name, out);
+
+    return rc ? store_err(rc, "sandbox", name, err) : 0;
+}
+
+static int save(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
+{
+    rec->updated_ms = svc_now_ms();
+    if (store_sandbox_update(svc->store, rec))
+        return apierr_set(err, APIERR_INTERNAL, "database error");
+    return 0;
+}
+
+static int make_state_dir(const struct sandbox_paths *p, int64_t disk_gib, struct apierr *err)
+{
+    char parent[STORE_PATH_LEN];
+    int fd;
+
+    snprintf(parent, sizeof(parent), "%s", p->dir);
+    *strrchr(parent, '/') = '\0';
+    if ((mkdir(parent, 0700) < 0 && errno != EEXIST) || mkdir(p->dir, 0700) < 0)
+        return apierr_set(err, APIERR_INTERNAL, "cannot create %s: %s", p->dir,
+                          strerror(errno));
+    /* A sparse file: the overlay only takes the space the guest writes. */
+    fd = open(p->overlay, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)disk_gib << 30) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return apierr_set(err, APIERR_INTERNAL, "cannot create overlay: %s", strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    if (remove(path) < 0)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+static void remove_state_dir(const struct sandbox_paths *p)
+{
+    nftw(p->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static int check_running_quota(struct svc *svc, struct apierr *err)
+{
+    int64_t running = store_sandbox_count(svc->store, "running");
+
+    if (running < 0)
+        return apierr_set(err, APIERR_INTERNAL, "database error");
+    if (running >= svc->limits.max_running)
+        return apierr_set(err, APIERR_QUOTA, "at most %lld sandboxes may run at once",
+                          (long long)svc->limits.max_running);
+    return 0;
+}
+
+/* Boots rec (stopped or failed) and records the outcome either way. */
+static int boot(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
+{
+    struct snapshot_rec snap;
+    struct sandbox_paths p;
+    struct driver_handle h = { 0 };
+    char why[STORE_MSG_LEN] = "";
+    int rc;
+
+    if (store_snapshot_get(svc->store, rec->snapshot_id, &snap))
+        return apierr_set(err, APIERR_CONFLICT, "snapshot %s of sandbox '%s' is gone",
+                          rec->snapshot_id, rec->name);
+    sandbox_paths(svc, rec->id, &p);
+    struct driver_launch launch = {
+        .sandbox_id = rec->id, .vcpus = rec->vcpus, .memory_mib = rec->memory_mib,
+        .image_path = snap.image_path, .overlay_path = p.overlay, .console_path = p.console,
+        .vsock_path = p.vsock, .log_path = p.log,
+    };
+    rc = svc->driver->ops->start(svc->driver->self, &launch, &h, why, sizeof(why));
+    rec->stopped_ms = 0;
+    if (rc) {
+        snprintf(rec->status, sizeof(rec->status), "failed");
+        snprintf(rec->status_message, sizeof(rec->status_message), "%s", why);
+        rec->stopped_ms = svc_now_ms();
+        save(svc, rec, err);
+        return apierr_set(err, APIERR_INTERNAL, "sandbox '%s' failed to start: %s", rec->name,
+                          why);
+    }
+    snprintf(rec->status, sizeof(rec->status), "running");
+    rec->status_message[0] = '\0';
+    rec->vmm_pid = h.pid;
+    rec->vmm_start_ticks = h.start_ticks;
+    rec->started_ms = rec->last_activity_ms = svc_now_ms();
+    return save(svc, rec, err);
+}
+
+static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct sandbox_rec *rec,
+                      struct apierr *err)
+{
+    struct snapshot_rec snap;
+    int64_t total;
+    int rc;
+
+    if (valid_name("sandbox", spec->name, err))
+        return -1;
+    rc = store_snapshot_get(svc->store, spec->snapshot, &snap);
+    if (rc)
+        return store_err(rc, "snapshot", spec->snapshot, err);
+    total = store_sandbox_count(svc->store, "running") + store_sandbox_count(svc->store, "stopped") +
+            store_sandbox_count(svc->store, "failed");
+    if (total >= svc->limits.max_sandboxes)
+        return apierr_set(err, APIERR_QUOTA, "at most %lld sandboxes may exist",
+                          (long long)svc->limits.max_sandboxes);
+    memset(rec, 0, sizeof(*rec));
+    if (svc_new_id(rec->id))
+        return apierr_set(err, APIERR_INTERNAL, "no randomness for an id");
+    snprintf(rec->name, sizeof(rec->name), "%s", spec->name);
+    snprintf(rec->snapshot_id, sizeof(rec->snapshot_id), "%s", snap.id);
+    snprintf(rec->status, sizeof(rec->status), "stopped");
+    rec->vcpus = spec->vcpus;
+    rec->memory_mib = spec->memory_mib;
+    rec->disk_gib = spec->disk_gib;
+    rec->idle_ttl_seconds = spec->idle_ttl_seconds;
+    rec->delete_after_stop_seconds = spec->delete_after_stop_seconds;
+    rec->created_ms = rec->updated_ms = rec->last_activity_ms = svc_now_ms();
+    return 0;
+}
+
+int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sandbox_rec *out,
+                   struct apierr *err)
+{
+    struct sandbox_paths p;
+    int rc;
+
+    if (new_record(svc, spec, out, err) || check_running_quota(svc, err))
+        return -1;
+    rc = store_sandbox_insert(svc->store, out);
+    if (rc)
+        return store_err(rc, "sandbox", spec->name, err);
+    sandbox_paths(svc, out->id, &p);
+    if (make_state_dir(&p, out->disk_gib, err) || boot(svc, out, err)) {
+        remove_state_dir(&p);
+        store_sandbox_delete(svc->store, out->id);
+        return -1;
+    }
+    log_info("sandbox %s (%s) created", out->name, out->id);
+    return 0;
+}
+
+int sandbox_update(struct svc *svc, const char *name, const struct sandbox_changes *ch,
+                   struct sandbox_rec *out, struct apierr *err)
+{
+    if (sandbox_get(svc, name, out, err))
+        return -1;
+    if (ch->has_vcpus)
+        out->vcpus = ch->vcpus;
+    if (ch->has_memory_mib)
+        out->memory_mib = ch->memory_mib;
+    if (ch->has_idle_ttl)
+        out->idle_ttl_seconds = ch->idle_ttl_seconds;
+    if (ch->has_delete_after_stop)
+        out->delete_after_stop_seconds = ch->delete_after_stop_seconds;
+    return save(svc, out, err);
+}
+
+int sandbox_start(struct svc *svc, const char *name, struct sandbox_rec *out,
+                  struct apierr *err)
+{
+    if (sandbox_get(svc, name, out, err))
+        return -1;
+    if (!strcmp(out->status, "running"))
+        return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' is already running", name);
+    if (check_running_quota(svc, err))
+        return -1;
+    if (boot(svc, out, err))
+        return -1;
+    log_info("sandbox %s started", name);
+    return 0;
+}
+
+static int halt(struct svc *svc, struct sandbox_rec *rec, const char *reason, struct apierr *err)
+{
+    struct driver_handle h = { .pid = rec->vmm_pid, .start_ticks = rec->vmm_start_ticks };
+    int rc = svc->driver->ops->stop(svc->driver->self, rec->id, &h);
+
+    if (rc == -ETIMEDOUT)
+        return apierr_set(err, APIERR_TIMEOUT, "sbx-vmm of sandbox '%s' did not exit",
+                          rec->name);
+    if (rc)
+        return apierr_set(err, APIERR_INTERNAL, "cannot stop sandbox '%s': %s", rec->name,
+                          strerror(-rc));
+    snprintf(rec->status, sizeof(rec->status), "stopped");
+    snprintf(rec->status_message, sizeof(rec->status_message), "%s", reason);
+    rec->vmm_pid = rec->vmm_start_ticks = 0;
+    rec->stopped_ms = svc_now_ms();
+    return save(svc, rec, err);
+}
+
+int sandbox_stop(struct svc *svc, const char *name, const char *reason, struct sandbox_rec *out,
+                 struct apierr *err)
+{
+    if (sandbox_get(svc, name, out, err))
+        return -1;
+    if (strcmp(out->status, "running"))
+        return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' is not running (status %s)",
+                          name, out->status);
+    if (halt(svc, out, reason, err))
+        return -1;
+    log_info("sandbox %s stopped: %s", name, reason);
+    return 0;
+}
+
+int sandbox_delete(struct svc *svc, const char *name, struct apierr *err)
+{
+    struct sandbox_rec rec;
+    struct sandbox_paths p;
+    int rc;
+
+    if (sandbox_get(svc, name, &rec, err))
+        return -1;
+    if (!strcmp(rec.status, "running") && halt(svc, &rec, "deleted", err))
+        return -1;
+    rc = store_sandbox_delete(svc->store, rec.id);
+    if (rc)
+        return store_err(rc, "sandbox", name, err);
+    sandbox_paths(svc, rec.id, &p);
+    remove_state_dir(&p);
+    log_info("sandbox %s (%s) deleted", name, rec.id);
+    return 0;
+}
+
+int sandbox_touch(struct svc *svc, const char *name, struct apierr *err)
+{
+    struct sandbox_rec rec;
+
+    if (sandbox_get(svc, name, &rec, err))
+        return -1;
+    rec.last_activity_ms = svc_now_ms();
+    return save(svc, &rec, err);
+}
+
+void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, const char *reason)
+{
+    struct svc *svc = arg;
+    struct sandbox_rec rec;
+    struct apierr err;
+
+    if (store_sandbox_get_by_id(svc->store, sandbox_id, &rec) ||
+        strcmp(rec.status, "running"))
+        return;
+    snprintf(rec.status, sizeof(rec.status), "failed");
+    snprintf(rec.status_message, sizeof(rec.status_message), "%s", reason);
+    rec.vmm_pid = rec.vmm_start_ticks = 0;
+    rec.stopped_ms = svc_now_ms();
+    if (save(svc, &rec, &err))
+        log_err("sandbox %s: cannot record failure: %s", rec.name, err.message);
+}
+
+struct rec_array {
+    struct sandbox_rec *items;
+    size_t count, cap;
+    int oom;
+};
+
+static int append_rec(void *arg, const struct sandbox_rec *rec)
+{
+    struct rec_array *a = arg;
+
+    if (a->count == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        struct sandbox_rec *items = realloc(a->items, cap * sizeof(*items));
+        if (!items) {
+            a->oom = 1;
+            return 1;
+        }
+        a->items = items;
+        a->cap = cap;
+    }
+    a->items[a->count++] = *rec;
+    return 0;
+}
+
+int sandbox_list(struct svc *svc, struct sandbox_rec **out, size_t *count, struct apierr *err)
+{
+    struct rec_array a = { 0 };
+
+    if (store_sandbox_each(svc->store, append_rec, &a) || a.oom) {
+        free(a.items);
+        return apierr_set(err, APIERR_INTERNAL, "cannot list sandboxes");
+    }
+    *out = a.items;
+    *count = a.count;
+    return 0;
+}
+
+int sandbox_adopt_all(struct svc *svc)
+{
+    struct sandbox_rec *recs;
+    struct apierr err;
+    size_t n;
+    int adopted = 0;
+
+    if (sandbox_list(svc, &recs, &n, &err))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sandbox_rec *rec = &recs[i];
+        struct driver_handle h = { .pid = rec->vmm_pid, .start_ticks = rec->vmm_start_ticks };
+        if (strcmp(rec->status, "running"))
+            continue;
+        if (svc->driver->ops->adopt(svc->driver->self, rec->id, &h) == 0) {
+            adopted++;
+            continue;
+        }
+        log_warn("sandbox %s: sbx-vmm pid %lld is gone", rec->name, (long long)rec->vmm_pid);
+        sandbox_on_vmm_exit(svc, rec->id, "sbx-vmm exited while sbx-api was not running");
+    }
+    free(recs);
+    return adopted;
+}
+
+json_t *sandbox_to_json(const struct sandbox_rec *r)
+{
+    json_t *obj = json_object();
+
+    json_object_set_new(obj, "id", json_string(r->id));
+    json_object_set_new(obj, "name", json_string(r->name));
+    json_object_set_new(obj, "snapshot_id", json_string(r->snapshot_id));
+    json_object_set_new(obj, "status", json_string(r->status));
+    json_object_set_new(obj, "status_message",
+                        r->status_message[0] ? json_string(r->status_message) : json_null());
+    json_object_set_new(obj, "vcpus", json_integer(r->vcpus));
+    json_object_set_new(obj, "memory_mib", json_integer(r->memory_mib));
+    json_object_set_new(obj, "disk_gib", json_integer(r->disk_gib));
+    json_object_set_new(obj, "idle_ttl_seconds", json_integer(r->idle_ttl_seconds));
+    json_object_set_new(obj, "delete_after_stop_seconds",
+                        json_integer(r->delete_after_stop_seconds));
+    json_object_set_new(obj, "vmm_pid", r->vmm_pid ? json_integer(r->vmm_pid) : json_null());
+    json_object_set_new(obj, "created_at", svc_time_json(r->created_ms));
+    json_object_set_new(obj, "updated_at", svc_time_json(r->updated_ms));
+    json_object_set_new(obj, "started_at", svc_time_json(r->started_ms));
+    json_object_set_new(obj, "stopped_at", svc_time_json(r->stopped_ms));
+    json_object_set_new(obj, "last_activity_at", svc_time_json(r->last_activity_ms));
+    return obj;
+}

@@ -1,0 +1,56 @@
+/* Sandbox lifecycle: create, update, start, stop, delete, and the reactions
+ * to VMM exits and sbx-api restarts. Every state change is written to the
+ * store before the call returns. Calls return 0, or -1 with err filled. */
+#ifndef SBX_API_SANDBOX_H
+#define SBX_API_SANDBOX_H
+
+#include "apierr.h"
+#include "service.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct sandbox_spec {
+    const char *name;
+    const char *snapshot;               /* snapshot id or name */
+    int64_t vcpus, memory_mib, disk_gib;
+    int64_t idle_ttl_seconds, delete_after_stop_seconds;
+};
+
+/* Fields a PATCH may change; only those with has_* set are applied. */
+struct sandbox_changes {
+    bool has_vcpus, has_memory_mib, has_idle_ttl, has_delete_after_stop;
+    int64_t vcpus, memory_mib, idle_ttl_seconds, delete_after_stop_seconds;
+};
+
+/* Creates the sandbox and boots it; on a failed boot nothing is left behind. */
+int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sandbox_rec *out,
+                   struct apierr *err);
+int sandbox_get(struct svc *svc, const char *name, struct sandbox_rec *out, struct apierr *err);
+/* Resource changes take effect at the next start. */
+int sandbox_update(struct svc *svc, const char *name, const struct sandbox_changes *ch,
+                   struct sandbox_rec *out, struct apierr *err);
+/* Boots a stopped or failed sandbox. */
+int sandbox_start(struct svc *svc, const char *name, struct sandbox_rec *out,
+                  struct apierr *err);
+/* Stops a running sandbox; reason is recorded as its status message. */
+int sandbox_stop(struct svc *svc, const char *name, const char *reason, struct sandbox_rec *out,
+                 struct apierr *err);
+/* Stops it if needed, then removes its row and state directory. */
+int sandbox_delete(struct svc *svc, const char *name, struct apierr *err);
+/* Records activity now (resets the idle timer). */
+int sandbox_touch(struct svc *svc, const char *name, struct apierr *err);
+
+/* driver_exit_cb: marks the sandbox failed with reason. arg is the svc. */
+void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, const char *reason);
+/* At start-up: adopts the VMM of every sandbox recorded as running, or marks
+ * it failed when that VMM is gone. Returns how many were adopted. */
+int sandbox_adopt_all(struct svc *svc);
+
+/* Every sandbox row (oldest first) in a malloc'd array. Returns 0 or -1. */
+int sandbox_list(struct svc *svc, struct sandbox_rec **out, size_t *count, struct apierr *err);
+
+/* The public JSON form of a sandbox. New reference. */
+json_t *sandbox_to_json(const struct sandbox_rec *rec);
+
+#endif

@@ -1,0 +1,43 @@
+/* The service context shared by the sandbox and snapshot operations: the
+ * store, the driver, the state directory and the configured limits. */
+#ifndef SBX_API_SERVICE_H
+#define SBX_API_SERVICE_H
+
+#include "driver.h"
+#include "store.h"
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct svc_limits {
+    int64_t max_vcpus;
+    int64_t max_memory_mib;
+    int64_t max_disk_gib;
+    int64_t max_sandboxes;              /* rows, any status */
+    int64_t max_running;
+    int64_t default_vcpus;
+    int64_t default_memory_mib;
+    int64_t default_disk_gib;
+    int64_t default_idle_ttl_seconds;
+    int64_t default_delete_after_stop_seconds;
+};
+
+struct svc {
+    struct store *store;
+    struct driver *driver;
+    const char *state_dir;              /* sandboxes/<id>/ live under it */
+    const char *snapshot_dir;           /* registered images must live under it */
+    struct svc_limits limits;
+};
+
+/* The limits sbx-api uses unless told otherwise. */
+void svc_default_limits(struct svc_limits *limits);
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t svc_now_ms(void);
+/* A random UUID (v4) in out (STORE_ID_LEN bytes). Returns 0 or negative errno. */
+int svc_new_id(char out[STORE_ID_LEN]);
+/* ms as an RFC 3339 UTC string, or JSON null when ms is 0. New reference. */
+json_t *svc_time_json(int64_t ms);
+
+#endif
