@@ -148,6 +148,8 @@ static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct s
 
     if (valid_name("sandbox", spec->name, err))
         return -1;
+    if (store_sandbox_get(svc->store, spec->name, rec) == 0)
+        return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' already exists", spec->name);
     rc = store_snapshot_get(svc->store, spec->snapshot, &snap);
     if (rc)
         return store_err(rc, "snapshot", spec->snapshot, err);
