@@ -11,17 +11,21 @@ DEPS         += libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl
 # openapi.c embeds api/openapi.json with .incbin.
 $(call rel,api/openapi.c) $(call san,api/openapi.c) $(call fuzz,api/openapi.c): api/openapi.json
 
-BINS += $(B)/bin/sbx-api
+BINS += $(B)/bin/sbx-api $(B)/bin/sbx
 $(B)/bin/sbx-api: $(call rel,$(API_LIB_SRCS) api/main.c)
 	@mkdir -p $(@D)
 	$(CC) $^ -o $@ $(API_LDLIBS)
+$(B)/bin/sbx: $(call rel,$(CLI_SRCS))
+	@mkdir -p $(@D)
+	$(CC) $^ -o $@ $(CLI_LDLIBS)
 
 # api/tests/test_NAME.c -> unit test api/test_NAME, linked with the server library.
 # The tests that drive real processes run build/bin/sbx-api and build/bin/sbx.
-$(foreach t,$(wildcard api/tests/test_*.c),\
-  $(eval $(call unit_test,api/$(basename $(notdir $(t))),$(t) api/tests/harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
-$(addprefix $(B)/tests/api/,$(basename $(notdir $(wildcard api/tests/test_*.c)))): | $(B)/bin/sbx-api
+API_TESTS := test_store test_validate test_http_errors test_http_lifecycle test_http_restart \
+             test_http_retention test_cli
+$(foreach t,$(API_TESTS),\
+  $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
+$(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx
 
-# api/fuzz/fuzz_NAME.c -> libFuzzer target api/fuzz_NAME.
-$(foreach t,$(wildcard api/fuzz/fuzz_*.c),\
-  $(eval $(call fuzz_target,api/$(basename $(notdir $(t))),$(t) $(API_LIB_SRCS),$(API_LDLIBS))))
+# libFuzzer target for the request path (routing + JSON body validation).
+$(eval $(call fuzz_target,api/fuzz_request,api/fuzz/fuzz_request.c $(API_LIB_SRCS),$(API_LDLIBS)))

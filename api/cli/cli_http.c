@@ -1,0 +1,97 @@
+/* libcurl requests for sbx. */
+#include "cli_http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct body_buf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct body_buf *b = arg;
+    size_t n = size * nmemb;
+    char *grown;
+
+    if (b->len + n > (16u << 20))       /* no answer of ours is that big */
+        return 0;
+    grown = realloc(b->data, b->len + n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + b->len, ptr, n);
+    b->data = grown;
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static struct curl_slist *make_headers(const struct cli_conn *conn, int has_body)
+{
+    struct curl_slist *h = NULL;
+    char line[600];
+
+    if (conn->key && *conn->key) {
+        snprintf(line, sizeof(line), "X-Api-Key: %s", conn->key);
+        h = curl_slist_append(h, line);
+    }
+    if (has_body)
+        h = curl_slist_append(h, "Content-Type: application/json");
+    return curl_slist_append(h, "Accept: application/json");
+}
+
+int cli_request(const struct cli_conn *conn, const char *method, const char *path,
+                json_t *body, struct cli_reply *out, char *err, size_t errlen)
+{
+    struct body_buf b = { 0 };
+    char url[2048], *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    CURL *curl = curl_easy_init();
+    struct curl_slist *headers = make_headers(conn, text != NULL);
+    CURLcode rc;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(url, sizeof(url), "%s%s", conn->url, path);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+    if (text)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
+    rc = curl_easy_perform(curl);
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &out->status);
+        out->json = b.data ? json_loads(b.data, 0, NULL) : NULL;
+    } else {
+        snprintf(err, errlen, "cannot reach sbx-api at %s: %s", conn->url,
+                 curl_easy_strerror(rc));
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    free(text);
+    free(b.data);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+void cli_reply_free(struct cli_reply *r)
+{
+    json_decref(r->json);
+    r->json = NULL;
+}
+
+int cli_path(char *out, size_t len, const char *prefix, const char *name, const char *suffix)
+{
+    char *escaped = curl_easy_escape(NULL, name, 0);
+    int n;
+
+    if (!escaped)
+        return -1;
+    n = snprintf(out, len, "%s%s%s", prefix, escaped, suffix);
+    curl_free(escaped);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}

@@ -1,0 +1,27 @@
+/* sbx's HTTP client: one JSON request to sbx-api through libcurl. */
+#ifndef SBX_CLI_HTTP_H
+#define SBX_CLI_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct cli_conn {
+    const char *url;            /* e.g. http://127.0.0.1:8080 */
+    const char *key;            /* sent as X-Api-Key; may be NULL */
+};
+
+struct cli_reply {
+    long status;                /* HTTP status */
+    json_t *json;               /* parsed body, NULL if empty or not JSON */
+};
+
+/* Sends method url+path with body (may be NULL). Returns 0 once any HTTP
+ * answer arrived, or -1 with a message in err when sbx-api was unreachable. */
+int cli_request(const struct cli_conn *conn, const char *method, const char *path,
+                json_t *body, struct cli_reply *out, char *err, size_t errlen);
+void cli_reply_free(struct cli_reply *r);
+
+/* "/v1/sandboxes/" + the percent-escaped name (+ suffix, may be ""), in out. */
+int cli_path(char *out, size_t len, const char *prefix, const char *name, const char *suffix);
+
+#endif
