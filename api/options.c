@@ -144,6 +144,17 @@ static void derive_paths(struct api_options *opt)
         snprintf(opt->api_key, sizeof(opt->api_key), "%s", getenv("SBX_API_KEY"));
 }
 
+/* Defaults never exceed the configured maxima. */
+static void clamp_defaults(struct svc_limits *l)
+{
+    if (l->default_vcpus > l->max_vcpus)
+        l->default_vcpus = l->max_vcpus;
+    if (l->default_memory_mib > l->max_memory_mib)
+        l->default_memory_mib = l->max_memory_mib;
+    if (l->default_disk_gib > l->max_disk_gib)
+        l->default_disk_gib = l->max_disk_gib;
+}
+
 static int copy_path(char *dst, size_t len, const char *src, const char *name)
 {
     if (strlen(src) >= len) {
@@ -210,6 +221,7 @@ int options_parse(int argc, char **argv, struct api_options *opt)
         return -1;
     }
     derive_paths(opt);
+    clamp_defaults(&opt->limits);
     if (!opt->api_key[0]) {
         fprintf(stderr, "sbx-api: no API key: set SBX_API_KEY or --api-key-file\n");
         return -1;

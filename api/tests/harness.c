@@ -227,7 +227,10 @@ void request(struct server *s, const char *method, const char *path, const char 
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
     if (key) {
-        snprintf(keyhdr, sizeof(keyhdr), "X-Api-Key: %s", key);
+        if (!strncmp(key, "Bearer ", 7))
+            snprintf(keyhdr, sizeof(keyhdr), "Authorization: %s", key);
+        else
+            snprintf(keyhdr, sizeof(keyhdr), "X-Api-Key: %s", key);
         headers = curl_slist_append(headers, keyhdr);
     }
     if (body) {

@@ -42,8 +42,8 @@ void server_stop(struct server *s);
 /* Stops the server, kills every stand-in VMM, removes the temp dir. */
 void server_cleanup(struct server *s);
 
-/* A request with the test key (key NULL: no key header; "" and others: sent
- * as X-Api-Key). body may be NULL. */
+/* A request with key (NULL: no key header; "Bearer ...": sent as
+ * Authorization; anything else as X-Api-Key). body may be NULL. */
 void request(struct server *s, const char *method, const char *path, const char *key,
              const char *body, size_t body_len, struct reply *out);
 /* Shorthand with the right key and a NUL-terminated body. */

@@ -43,12 +43,28 @@ static void auth_errors(struct server *s)
     expect_error(s, "GET", "/v1/sandboxes", "wrong-key", NULL, 0, 401, "unauthorized");
     expect_error(s, "GET", "/v1/sandboxes", "", NULL, 0, 401, "unauthorized");
     expect_error(s, "GET", "/v1/no-such-route", NULL, NULL, 0, 401, "unauthorized");
+    expect_error(s, "GET", "/v1/sandboxes", "Bearer nope", NULL, 0, 401, "unauthorized");
+    request(s, "GET", "/v1/sandboxes", "Bearer " TEST_KEY, NULL, 0, &r);
+    CHECK(r.status == 200);
+    reply_free(&r);
     /* Authorization: Bearer works too; health and the OpenAPI document are public. */
     request(s, "GET", "/healthz", NULL, NULL, 0, &r);
     CHECK(r.status == 200);
     reply_free(&r);
     request(s, "GET", "/openapi.json", NULL, NULL, 0, &r);
     CHECK(r.status == 200 && json_object_get(r.json, "openapi"));
+    {
+        static const char *const paths[] = { "/v1/sandboxes", "/v1/sandboxes/{name}",
+                                             "/v1/sandboxes/{name}/start",
+                                             "/v1/sandboxes/{name}/stop", "/v1/snapshots",
+                                             "/v1/snapshots/{id}" };
+        json_t *doc_paths = json_object_get(r.json, "paths");
+        for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+            CHECK(json_object_get(doc_paths, paths[i]) != NULL);
+    }
+    reply_free(&r);
+    request(s, "GET", "/v1/sandboxes", NULL, NULL, 0, &r);
+    CHECK(r.status == 401);
     reply_free(&r);
 }
 
