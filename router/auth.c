@@ -1,0 +1,70 @@
+/* Service token lookup in requests (see auth.h). */
+#include <string.h>
+#include <strings.h>
+
+#include "auth.h"
+
+enum auth_result auth_from_verdict(enum svc_token_verdict v)
+{
+    switch (v) {
+    case SVC_TOKEN_OK: return AUTH_OK;
+    case SVC_TOKEN_EXPIRED: return AUTH_EXPIRED;
+    case SVC_TOKEN_WRONG_TARGET: return AUTH_WRONG_TARGET;
+    default: return AUTH_INVALID;
+    }
+}
+
+/* Keeps the better of two results: OK wins, then the order of the enum, highest last. */
+static enum auth_result better(enum auth_result a, enum auth_result b)
+{
+    if (a == AUTH_OK || b == AUTH_OK)
+        return AUTH_OK;
+    return a > b ? a : b;
+}
+
+static enum auth_result check_one(const struct svc_token_key *key, struct http_span tok,
+                                  const struct route_target *t, int64_t now)
+{
+    return auth_from_verdict(svc_token_verify(key, tok.p, tok.len, t->sandbox, t->port, now, NULL));
+}
+
+/* "Bearer <token>" -> token; false if the header is another scheme. */
+static bool bearer_token(struct http_span v, struct http_span *tok)
+{
+    if (v.len < 7 || strncasecmp(v.p, "Bearer ", 7) != 0)
+        return false;
+    const char *p = v.p + 7, *end = v.p + v.len;
+    while (p < end && *p == ' ')
+        p++;
+    while (end > p && end[-1] == ' ')
+        end--;
+    *tok = (struct http_span){p, (size_t)(end - p)};
+    return true;
+}
+
+struct auth_outcome auth_check(const struct svc_token_key *key, const struct http_msg *req,
+                               const struct route_target *t, int64_t now)
+{
+    struct auth_outcome out = {.result = AUTH_NONE};
+    for (size_t i = 0; i < req->n_headers; i++) {
+        const struct http_header *h = &req->headers[i];
+        struct http_span tok;
+        enum auth_result r;
+        if (http_span_ieq(h->name, AUTH_HEADER)) {
+            r = check_one(key, h->value, t, now);
+        } else if (http_span_ieq(h->name, "Authorization") && bearer_token(h->value, &tok)) {
+            r = check_one(key, tok, t, now);
+            /* Only strip the header when it is ours; the service may use bearer tokens too. */
+            if (r != AUTH_INVALID)
+                out.bearer_is_token = true;
+            else
+                continue;
+        } else if (http_span_ieq(h->name, "Cookie") && route_cookie_find(h->value, ROUTE_COOKIE, &tok)) {
+            r = check_one(key, tok, t, now);
+        } else {
+            continue;
+        }
+        out.result = out.result == AUTH_NONE ? r : better(out.result, r);
+    }
+    return out;
+}

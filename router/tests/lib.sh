@@ -1,0 +1,99 @@
+# Shared by router/tests/test_*.sh: a scratch folder, a key, the python test service
+# (backend.py) on Unix sockets and sbx-router on a free loopback port.
+# Tests run from the build tree (build/tests/router/NAME -> router/tests/NAME.sh).
+set -uo pipefail
+TESTS_DIR=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+BUILD=${SBX_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)}
+[[ -x $BUILD/bin/sbx-router ]] || BUILD=$(cd "$TESTS_DIR/../.." && pwd)/build
+ROUTER=$BUILD/bin/sbx-router
+[[ -x $BUILD/san-bin/sbx-router ]] && ROUTER=$BUILD/san-bin/sbx-router
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+
+WORK=$(mktemp -d /tmp/sbx-router-test.XXXXXX)
+BOXES=$WORK/boxes
+KEY=$WORK/key
+FAILS=0
+BACKEND_PID= ROUTER_PID= PORT=
+head -c 32 /dev/urandom > "$KEY"
+mkdir -p "$BOXES"
+trap cleanup EXIT
+
+say() { echo "-- $*"; }
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+skip() { echo "$*"; cleanup; exit 77; }
+
+# check NAME EXPECTED ACTUAL
+check() {
+    if [[ $2 == "$3" ]]; then echo "ok   $1"; else fail "$1: expected [$2], got [$3]"; fi
+}
+# check_has NAME NEEDLE HAYSTACK
+check_has() {
+    if [[ $3 == *"$2"* ]]; then echo "ok   $1"; else fail "$1: [$2] not in [$3]"; fi
+}
+check_lacks() {
+    if [[ $3 != *"$2"* ]]; then echo "ok   $1"; else fail "$1: [$2] unexpectedly in [$3]"; fi
+}
+
+wait_file() { # FILE SECONDS
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        [[ -s $1 ]] && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+start_backend() { # SANDBOX:PORT...
+    python3 "$TESTS_DIR/backend.py" "$BOXES" "$@" 2> "$WORK/backend.log" &
+    BACKEND_PID=$!
+    wait_file "$BOXES/ready" 20 || { cat "$WORK/backend.log"; fail "backend did not start"; exit 1; }
+}
+
+start_router() { # extra sbx-router options
+    rm -f "$WORK/port"
+    "$ROUTER" --listen 127.0.0.1:0 --port-file "$WORK/port" --domain localhost \
+        --backend-arg "$BOXES" --key-file "$KEY" "$@" 2>> "$WORK/router.log" &
+    ROUTER_PID=$!
+    wait_file "$WORK/port" 20 || { cat "$WORK/router.log"; fail "router did not start"; exit 1; }
+    PORT=$(cat "$WORK/port")
+}
+
+stop_router() {
+    [[ -n $ROUTER_PID ]] || return 0
+    kill -TERM "$ROUTER_PID" 2>/dev/null
+    wait "$ROUTER_PID"
+    local rc=$?
+    ROUTER_PID=
+    [[ $rc -eq 0 ]] || fail "router exited with $rc"
+    if grep -q 'Sanitizer' "$WORK/router.log"; then
+        fail "sanitizer report in router log"
+        grep -A30 'Sanitizer' "$WORK/router.log" | head -60
+    fi
+}
+
+cleanup() {
+    stop_router
+    [[ -n $BACKEND_PID ]] && kill "$BACKEND_PID" 2>/dev/null && wait "$BACKEND_PID" 2>/dev/null
+    BACKEND_PID=
+    rm -rf "$WORK"
+}
+
+finish() {
+    stop_router
+    if [[ $FAILS -ne 0 ]]; then
+        echo "--- router log"; tail -n 40 "$WORK/router.log"
+    fi
+    cleanup
+    [[ $FAILS -eq 0 ]] && { echo "all passed"; exit 0; }
+    echo "$FAILS failed"; exit 1
+}
+
+mint() { # SANDBOX PORT [mint-token options]
+    "$BUILD/bin/sbx-router" mint-token --key-file "$KEY" --sandbox "$1" --port "$2" "${@:3}"
+}
+
+host() { echo "$1--$2.localhost"; } # SANDBOX PORT
+url() { echo "http://$1--$2.localhost:$PORT$3"; } # SANDBOX PORT PATH
+
+# c ARGS...: curl through the router, whatever host the URL names.
+c() { curl -sS --max-time 20 --connect-to "::127.0.0.1:$PORT" "$@"; }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Streams through the router: server-sent events arrive as sent, a WebSocket echoes,
+# large uploads (sized and chunked) and downloads pass in bounded router memory.
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+start_backend box1:8080
+start_router
+tok=$(mint box1 8080)
+hdr="X-Sbx-Service-Token: $tok"
+hwm() { awk '/^VmHWM/ {print $2}' "/proc/$ROUTER_PID/status"; } # KiB
+
+say "server-sent events are not buffered"
+out=$(timeout 20 python3 - "$PORT" "$tok" <<'PY'
+import socket, sys, time
+port, tok = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("GET /sse HTTP/1.1\r\nHost: box1--8080.localhost\r\nAccept: text/event-stream\r\n"
+           "X-Sbx-Service-Token: %s\r\n\r\n" % tok).encode())
+t0, data, first = time.time(), b"", None
+while b"0\r\n\r\n" not in data:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+    if first is None and b"data: one" in data:
+        first = time.time() - t0
+total = time.time() - t0
+print("first=%s total_ok=%s three=%s" % (first is not None and first < 1.0, total >= 1.4,
+                                         b"data: three" in data))
+PY
+)
+check "first event before the pause, all after it" "first=True total_ok=True three=True" "$out"
+
+say "WebSocket echo"
+out=$(timeout 20 python3 - "$PORT" "$tok" <<'PY'
+import base64, os, socket, struct, sys
+port, tok = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET /ws HTTP/1.1\r\nHost: box1--8080.localhost\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+           "Cookie: sbx_svc=%s\r\n\r\n" % (key, tok)).encode())
+f = s.makefile("rb")
+status = f.readline()
+while f.readline() not in (b"\r\n", b""):
+    pass
+def send(op, payload):
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else bytes([0xfe]) + struct.pack("!H", n))
+    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+def recv():
+    h = f.read(2)
+    n = h[1] & 127
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    return h[0] & 15, f.read(n)
+ok = status.startswith(b"HTTP/1.1 101")
+for msg in [b"hello", b"x" * 5000, "héllo".encode()]:
+    send(1, msg)
+    op, got = recv()
+    ok = ok and op == 1 and got == msg
+send(8, b"")
+op, _ = recv()
+ok = ok and op == 8
+print("echo=%s eof=%s" % (ok, f.read(1) == b""))
+PY
+)
+check "messages echoed, close passed" "echo=True eof=True" "$out"
+
+say "large download in bounded memory"
+before=$(hwm)
+out=$(c -H "$hdr" "$(url box1 8080 /download?size=209715200)" | sha256sum | cut -d' ' -f1)
+want=$(python3 -c "
+import hashlib
+p = bytes(range(256)) * 256
+h = hashlib.sha256()
+for _ in range(209715200 // len(p)): h.update(p)
+print(h.hexdigest())")
+check "200 MiB download intact" "$want" "$out"
+
+say "large uploads in bounded memory"
+head -c 157286400 /dev/urandom > "$WORK/up"
+want=$(sha256sum < "$WORK/up" | cut -d' ' -f1)
+out=$(c -H "$hdr" --data-binary @"$WORK/up" "$(url box1 8080 /upload)")
+check_has "150 MiB upload (Content-Length, Expect: 100-continue) intact" "\"sha256\": \"$want\"" "$out"
+out=$(c -H "$hdr" -H "Transfer-Encoding: chunked" -H "Expect:" --data-binary @"$WORK/up" "$(url box1 8080 /upload)")
+check_has "150 MiB chunked upload intact" "\"sha256\": \"$want\"" "$out"
+after=$(hwm)
+echo "router peak RSS: before ${before} KiB, after ${after} KiB"
+if (( after - before > 32768 )); then fail "router memory grew by $((after - before)) KiB"; else echo "ok   memory bounded"; fi
+
+finish
