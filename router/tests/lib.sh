@@ -14,6 +14,7 @@ BOXES=$WORK/boxes
 KEY=$WORK/key
 FAILS=0
 BACKEND_PID= ROUTER_PID= PORT=
+DOMAIN=${DOMAIN:-localhost} SCHEME=${SCHEME:-http}
 head -c 32 /dev/urandom > "$KEY"
 mkdir -p "$BOXES"
 trap cleanup EXIT
@@ -51,7 +52,7 @@ start_backend() { # SANDBOX:PORT...
 
 start_router() { # extra sbx-router options
     rm -f "$WORK/port"
-    "$ROUTER" --listen 127.0.0.1:0 --port-file "$WORK/port" --domain localhost \
+    "$ROUTER" --listen 127.0.0.1:0 --port-file "$WORK/port" --domain "$DOMAIN" \
         --backend-arg "$BOXES" --key-file "$KEY" "$@" 2>> "$WORK/router.log" &
     ROUTER_PID=$!
     wait_file "$WORK/port" 20 || { cat "$WORK/router.log"; fail "router did not start"; exit 1; }
@@ -92,8 +93,8 @@ mint() { # SANDBOX PORT [mint-token options]
     "$BUILD/bin/sbx-router" mint-token --key-file "$KEY" --sandbox "$1" --port "$2" "${@:3}"
 }
 
-host() { echo "$1--$2.localhost"; } # SANDBOX PORT
-url() { echo "http://$1--$2.localhost:$PORT$3"; } # SANDBOX PORT PATH
+host() { echo "$1--$2.$DOMAIN"; } # SANDBOX PORT
+url() { echo "$SCHEME://$1--$2.$DOMAIN:$PORT$3"; } # SANDBOX PORT PATH
 
 # c ARGS...: curl through the router, whatever host the URL names.
 c() { curl -sS --max-time 20 --connect-to "::127.0.0.1:$PORT" "$@"; }
