@@ -50,7 +50,8 @@ static int sys_pidfd_signal(int pidfd, int sig)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
-int64_t procdrv_start_ticks(int64_t pid)
+/* Field 22 of /proc/PID/stat; zombies count as gone unless allow_zombie. */
+static int64_t read_start_ticks(int64_t pid, bool allow_zombie)
 {
     char path[64], buf[1024], *p, *save = NULL, *tok;
     ssize_t n;
@@ -72,11 +73,16 @@ int64_t procdrv_start_ticks(int64_t pid)
     if (!p || p[1] != ' ')
         return -EIO;
     tok = strtok_r(p + 2, " ", &save);          /* field 3: state */
-    if (!tok || *tok == 'Z' || *tok == 'X')
+    if (!tok || *tok == 'X' || (*tok == 'Z' && !allow_zombie))
         return -ESRCH;
     for (i = 3; i < 22 && tok; i++)
         tok = strtok_r(NULL, " ", &save);
     return tok ? strtoll(tok, NULL, 10) : -EIO;
+}
+
+int64_t procdrv_start_ticks(int64_t pid)
+{
+    return read_start_ticks(pid, false);
 }
 
 /* Last non-empty line of a log file, printable ASCII only; "" if none. */
@@ -276,9 +282,10 @@ static int proc_start(void *self, const struct driver_launch *l, struct driver_h
     rc = spawn(d, l, &pid, err, errlen);
     if (rc)
         return rc;
-    /* Our unreaped child cannot be recycled, so pid and ticks are stable here. */
+    /* Our unreaped child cannot be recycled, so pid and ticks are stable here;
+     * it may already have exited (a zombie), which the pidfd then reports. */
     pidfd = sys_pidfd_open(pid);
-    ticks = procdrv_start_ticks(pid);
+    ticks = read_start_ticks(pid, true);
     if (pidfd < 0 || ticks < 0) {
         rc = pidfd < 0 ? -errno : (int)ticks;
         snprintf(err, errlen, "cannot watch sbx-vmm: %s", strerror(-rc));
