@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -116,6 +117,10 @@ int snapfs_capture_start(struct snapfs_disk *d, const char *name,
     if (!snapfs_name_valid(name)) {
         seterr("bad image name '%s' (use 1-63 of A-Z a-z 0-9 . _ -)", name);
         return -EINVAL;
+    }
+    if (faccessat(d->store->images_fd, name, F_OK, 0) == 0) {
+        seterr("image %s already exists (capture makes a new image)", name);
+        return -EEXIST;
     }
     if (capture_running(d) || !aio_idle_writes(d)) {
         seterr("overlay %s: busy (a capture, write or flush is in flight)", d->ovl_path);

@@ -178,12 +178,14 @@ unsigned snapfs_aio_inflight(const struct snapfs_disk *disk);
 
 /* ---- capture ---- */
 
-/* Starts folding the overlay into a new image name that shares the unchanged
+/* Starts folding the overlay into a new image name (which must not exist yet;
+ * -EEXIST) that shares the unchanged
  * chunks: the overlay's current content is frozen and compressed on a
  * background thread while the disk keeps serving I/O (flushes wait until the
  * capture is done). When it finishes, the disk's overlay sits on the new
  * image. Completion is signalled through snapfs_aio_fd(); call
- * snapfs_capture_poll(). Returns 0 or negative errno. */
+ * snapfs_capture_poll(). No write, discard or flush may be in flight when it
+ * is called (-EBUSY); reads may. Returns 0 or negative errno. */
 int snapfs_capture_start(struct snapfs_disk *disk, const char *name,
                          const struct snapfs_import_opts *opts);
 

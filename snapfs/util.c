@@ -18,10 +18,12 @@ const char *snapfs_error(void) { return last_error; }
 
 void seterr(const char *fmt, ...)
 {
+    char tmp[sizeof(last_error)];   /* the arguments may include last_error */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof(last_error), fmt, ap);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
+    memcpy(last_error, tmp, sizeof(tmp));
 }
 
 int pread_full(int fd, void *buf, size_t len, uint64_t off)
