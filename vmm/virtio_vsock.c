@@ -98,6 +98,7 @@ struct virtio_vsock {
 };
 
 static void conn_update_events(struct vsock_conn *c);
+static void vsock_process(struct virtio_vsock *vs);
 static void schedule_kick(struct virtio_vsock *vs);
 
 /* ---- connection table ---- */
@@ -447,7 +448,7 @@ static void conn_cb(void *opaque, int fd, uint32_t events)
     (void)fd;
     virtio_mmio_lock(dev);
     if (vs->epoch != vs->conns_epoch) {
-        virtio_vsock_process(vs); /* drops c */
+        vsock_process(vs); /* drops c */
         goto out;
     }
     if (c->state == CONN_HOST_CMD) {
@@ -550,7 +551,7 @@ static void listen_cb(void *opaque, int fd, uint32_t events)
     (void)events;
     virtio_mmio_lock(vs->dev);
     if (vs->epoch != vs->conns_epoch)
-        virtio_vsock_process(vs);
+        vsock_process(vs);
     for (int i = 0; i < PKTS_PER_EVENT; i++) {
         int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
@@ -705,7 +706,7 @@ static bool queue_has_avail(struct virtio_vsock *vs, unsigned qi)
     return q && virtq_has_avail(q);
 }
 
-void virtio_vsock_process(struct virtio_vsock *vs)
+static void vsock_process(struct virtio_vsock *vs)
 {
     bool was_starved = vs->rx_starved;
     unsigned budget = TX_BUDGET;
@@ -730,14 +731,19 @@ void virtio_vsock_process(struct virtio_vsock *vs)
         update_all_events(vs);
 }
 
+void virtio_vsock_process(struct virtio_vsock *vs)
+{
+    virtio_mmio_lock(vs->dev);
+    vsock_process(vs);
+    virtio_mmio_unlock(vs->dev);
+}
+
 static void vsock_kick(void *opaque)
 {
     struct virtio_vsock *vs = opaque;
 
     atomic_store(&vs->kick_scheduled, false);
-    virtio_mmio_lock(vs->dev);
     virtio_vsock_process(vs);
-    virtio_mmio_unlock(vs->dev);
 }
 
 static void schedule_kick(struct virtio_vsock *vs)

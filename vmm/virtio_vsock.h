@@ -51,7 +51,7 @@ void virtio_vsock_destroy(struct virtio_vsock *vs);
 /* The transport handle (base/size/gsi for ACPI). */
 struct virtio_mmio_dev *virtio_vsock_dev(struct virtio_vsock *vs);
 
-/* Processes the queues and pending host work now. Loop thread only; fuzzers
+/* Processes the queues now (takes the device lock). Loop thread only; fuzzers
  * and tests that run no loop call it in place of the loop. */
 void virtio_vsock_process(struct virtio_vsock *vs);
 

@@ -1,0 +1,124 @@
+/* Fuzzes virtio-vsock with guest-written packets on its tx queue, driving the
+ * device as a guest would (virtio-mmio initialisation through the bus, rx
+ * buffers posted). A host Unix socket listens on vsock port 1 so REQUESTs can
+ * make real connections. The event loop is not run: the fuzzer processes the
+ * queues itself (virtio_vsock_process), so runs are deterministic.
+ * Input: packets of { u8 flags; u16 len (LE); u8 bytes[len] }; flags bit 0
+ * splits the packet over two descriptors, bit 1 processes the queue after it. */
+#include "../tests/test_virtio_driver.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/virtio_ids.h>
+
+#include "../evloop.h"
+#include "../virtio_vsock.h"
+
+#define QSIZE 16u
+#define RX_BASE 0x100000ull
+#define RX_LEN 0x1000u
+#define TX_BASE 0x200000ull
+#define TX_MAX 0x3000u
+
+static struct td t;
+static struct virtio_vsock *vs;
+static struct evloop *loop;
+static char dir[] = "/tmp/sbx-fuzz-vsock-XXXXXX";
+static char path[108], port1[108];
+static int port1_fd = -1;
+
+static void cleanup(void)
+{
+    if (vs)
+        virtio_vsock_destroy(vs);
+    evloop_free(loop);
+    unlink(port1);
+    rmdir(dir);
+}
+
+static void setup_once(void)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+    td_init(&t);
+    CHECK(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/v", dir);
+    snprintf(port1, sizeof(port1), "%s/v_1", dir);
+    loop = evloop_new();
+    CHECK(loop);
+    vs = virtio_vsock_create(&t.bus, TD_BASE, TD_GSI, &t.irq, &t.mem, loop, VSOCK_GUEST_CID, path);
+    CHECK(vs);
+    port1_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    memcpy(sa.sun_path, port1, strlen(port1));
+    CHECK(bind(port1_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(port1_fd, 64) == 0);
+    atexit(cleanup);
+}
+
+static void post_rx(void)
+{
+    uint32_t id, len;
+
+    while (td_used(&t, 0, &id, &len)) {
+        CHECK(id < QSIZE && len <= RX_LEN);
+        td_desc(&t, &t.q[0], id, RX_BASE + id * RX_LEN, RX_LEN, VRING_DESC_F_WRITE, 0);
+        td_publish(&t, &t.q[0], (uint16_t)id);
+    }
+}
+
+static void process(void)
+{
+    int fd;
+
+    virtio_vsock_process(vs);
+    while ((fd = accept(port1_fd, NULL, NULL)) >= 0)
+        close(fd); /* the host side hangs up at once */
+    post_rx();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    unsigned slot = 0;
+
+    if (!vs)
+        setup_once();
+    td_wr(&t, VIRTIO_MMIO_STATUS, 0);
+    virtio_vsock_process(vs); /* drops the last run's connections */
+    memset(t.mem_buf, 0, RX_BASE);
+    t.alloc_next = 0x1000;
+    if (td_probe(&t, VIRTIO_ID_VSOCK, (1ull << VIRTIO_F_VERSION_1) |
+                 (1ull << VIRTIO_RING_F_EVENT_IDX), 3, QSIZE) & VIRTIO_CONFIG_S_NEEDS_RESET)
+        return 0;
+    for (unsigned i = 0; i < QSIZE; i++) {
+        td_desc(&t, &t.q[0], i, RX_BASE + i * RX_LEN, RX_LEN, VRING_DESC_F_WRITE, 0);
+        td_publish(&t, &t.q[0], (uint16_t)i);
+    }
+    while (size >= 3) {
+        uint8_t flags = data[0];
+        size_t len = (size_t)(data[1] | data[2] << 8);
+        uint64_t gpa = TX_BASE + (uint64_t)slot * TX_MAX;
+        struct td_queue *q = &t.q[1];
+
+        data += 3;
+        size -= 3;
+        len = len < size ? len : size;
+        len = len < TX_MAX ? len : TX_MAX;
+        memcpy(t.mem_buf + gpa, data, len);
+        data += len;
+        size -= len;
+        if ((flags & 1) && len > 1) { /* two descriptors: slot and slot + QSIZE/2 */
+            td_desc(&t, q, slot, gpa, (uint32_t)len / 2, VRING_DESC_F_NEXT, (uint16_t)(slot + QSIZE / 2));
+            td_desc(&t, q, slot + QSIZE / 2, gpa + len / 2, (uint32_t)(len - len / 2), 0, 0);
+        } else {
+            td_desc(&t, q, slot, gpa, (uint32_t)len, 0, 0);
+        }
+        td_publish(&t, q, (uint16_t)slot);
+        if (++slot == QSIZE / 2 || (flags & 2)) {
+            process();
+            slot = 0;
+        }
+    }
+    process();
+    return 0;
+}
