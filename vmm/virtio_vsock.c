@@ -72,6 +72,8 @@ struct vsock_conn {
     bool peer_no_send;      /* guest sent SHUTDOWN(SEND) */
     bool host_wr_shut;
     bool credit_update_queued;
+    uint8_t line_len;       /* CONN_HOST_CMD: bytes of the request line so far */
+    char line[CONNECT_LINE_MAX];
 };
 
 struct ctrl_pkt {
@@ -503,25 +505,42 @@ static void update_all_events(struct virtio_vsock *vs)
             conn_update_events(c);
 }
 
-/* Reads the host's "CONNECT <port>\n" (only that: data after it stays queued). */
+/* Takes the next piece of the host's request line, never a byte past its
+ * '\n' (data after it is the guest's). Returns bytes taken, 0 none yet, -1 error
+ * or EOF. */
+static int take_line_bytes(struct vsock_conn *c)
+{
+    char *at = c->line + c->line_len;
+    size_t room = sizeof(c->line) - c->line_len;
+    ssize_t n = recv(c->fd, at, room, MSG_PEEK | MSG_DONTWAIT);
+    const char *nl;
+    size_t take;
+
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return -1;
+    nl = memchr(at, '\n', (size_t)n);
+    take = nl ? (size_t)(nl - at) + 1 : (size_t)n;
+    if (recv(c->fd, at, take, MSG_DONTWAIT) != (ssize_t)take)
+        return -1;
+    c->line_len += (uint8_t)take;
+    return (int)take;
+}
+
+/* Reads the host's "CONNECT <port>\n" and asks the guest to accept. */
 static void conn_host_cmd(struct vsock_conn *c)
 {
     struct virtio_vsock *vs = c->vs;
-    char line[CONNECT_LINE_MAX];
-    ssize_t n = recv(c->fd, line, sizeof(line), MSG_PEEK | MSG_DONTWAIT);
     uint32_t port;
-    int used;
+    int got = take_line_bytes(c), used;
 
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (got == 0)
         return;
-    used = n > 0 ? vsock_parse_connect(line, (size_t)n, &port) : -1;
-    if (used == -2 && n < (ssize_t)sizeof(line))
+    used = got < 0 ? -1 : vsock_parse_connect(c->line, c->line_len, &port);
+    if (used == -2 && c->line_len < sizeof(c->line))
         return; /* wait for the rest of the line */
-    if (used < 0 || !vs->active || conn_find(vs, c->local_port, port)) {
-        conn_free(c);
-        return;
-    }
-    if (recv(c->fd, line, (size_t)used, MSG_DONTWAIT) != used ||
+    if (used < 0 || !vs->active || conn_find(vs, c->local_port, port) ||
         !ctrl_queue(vs, VIRTIO_VSOCK_OP_REQUEST, 0, c->local_port, port)) {
         conn_free(c);
         return;
