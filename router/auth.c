@@ -22,10 +22,29 @@ static enum auth_result better(enum auth_result a, enum auth_result b)
     return a > b ? a : b;
 }
 
-static enum auth_result check_one(const struct svc_token_key *key, struct http_span tok,
-                                  const struct route_target *t, int64_t now)
+static bool cache_hit(const struct auth_cache *cache, struct http_span tok,
+                      const struct route_target *t, int64_t now)
 {
-    return auth_from_verdict(svc_token_verify(key, tok.p, tok.len, t->sandbox, t->port, now, NULL));
+    return cache && cache->len && cache->len == tok.len && memcmp(cache->token, tok.p, tok.len) == 0 &&
+           now < cache->expires && cache->target.port == t->port &&
+           strcmp(cache->target.sandbox, t->sandbox) == 0;
+}
+
+static enum auth_result check_one(const struct svc_token_key *key, struct http_span tok,
+                                  const struct route_target *t, int64_t now,
+                                  struct auth_cache *cache)
+{
+    if (cache_hit(cache, tok, t, now))
+        return AUTH_OK;
+    int64_t expires = 0;
+    enum svc_token_verdict v = svc_token_verify(key, tok.p, tok.len, t->sandbox, t->port, now, &expires);
+    if (v == SVC_TOKEN_OK && cache && tok.len <= sizeof(cache->token)) {
+        memcpy(cache->token, tok.p, tok.len);
+        cache->len = tok.len;
+        cache->expires = expires;
+        cache->target = *t;
+    }
+    return auth_from_verdict(v);
 }
 
 /* "Bearer <token>" -> token; false if the header is another scheme. */
@@ -43,7 +62,7 @@ static bool bearer_token(struct http_span v, struct http_span *tok)
 }
 
 struct auth_outcome auth_check(const struct svc_token_key *key, const struct http_msg *req,
-                               const struct route_target *t, int64_t now)
+                               const struct route_target *t, int64_t now, struct auth_cache *cache)
 {
     struct auth_outcome out = {.result = AUTH_NONE};
     for (size_t i = 0; i < req->n_headers; i++) {
@@ -51,16 +70,16 @@ struct auth_outcome auth_check(const struct svc_token_key *key, const struct htt
         struct http_span tok;
         enum auth_result r;
         if (http_span_ieq(h->name, AUTH_HEADER)) {
-            r = check_one(key, h->value, t, now);
+            r = check_one(key, h->value, t, now, cache);
         } else if (http_span_ieq(h->name, "Authorization") && bearer_token(h->value, &tok)) {
-            r = check_one(key, tok, t, now);
+            r = check_one(key, tok, t, now, cache);
             /* Only strip the header when it is ours; the service may use bearer tokens too. */
             if (r != AUTH_INVALID)
                 out.bearer_is_token = true;
             else
                 continue;
         } else if (http_span_ieq(h->name, "Cookie") && route_cookie_find(h->value, ROUTE_COOKIE, &tok)) {
-            r = check_one(key, tok, t, now);
+            r = check_one(key, tok, t, now, cache);
         } else {
             continue;
         }

@@ -55,6 +55,7 @@ struct conn {
     bool bk_want_write;
     struct route_target target;    /* of the current request */
     struct route_target bk_target; /* of bfd */
+    struct auth_cache auth_cache;
     enum req_state req;
     enum resp_state resp;
     struct http_msg reqm, respm;
@@ -311,16 +312,22 @@ static int decide(struct conn *c, struct route_target *t, struct auth_outcome *a
     if (!host || route_parse_host(host->value, opts(c)->domain, t) < 0)
         return ANSWER_NOT_SERVICE_HOST;
     c->target = *t;
-    int exists = cfg->backend->sandbox_exists(cfg->backend_ctx, t->sandbox);
+    /* A live service connection to the same place proves the sandbox still exists. */
+    bool known = c->bk == BK_READY && c->bk_target.port == t->port &&
+                 strcmp(c->bk_target.sandbox, t->sandbox) == 0;
+    int exists = known ? 1 : cfg->backend->sandbox_exists(cfg->backend_ctx, t->sandbox);
     if (exists <= 0)
         return exists == 0 ? ANSWER_UNKNOWN_SANDBOX : ANSWER_INTERNAL;
     if (route_path_is(c->reqm.url, ROUTE_AUTH_PATH))
         return -2;
-    *auth = (struct auth_outcome){.result = AUTH_OK};
-    if (cfg->backend->port_public(cfg->backend_ctx, t->sandbox, t->port))
+    *auth = auth_check(cfg->key, &c->reqm, t, wall_now(), &c->auth_cache);
+    if (auth->result == AUTH_OK)
         return -1;
-    *auth = auth_check(cfg->key, &c->reqm, t, wall_now());
-    return auth->result == AUTH_OK ? -1 : (int)auth_answer(auth->result);
+    if (cfg->backend->port_public(cfg->backend_ctx, t->sandbox, t->port)) {
+        *auth = (struct auth_outcome){.result = AUTH_OK, .bearer_is_token = auth->bearer_is_token};
+        return -1;
+    }
+    return (int)auth_answer(auth->result);
 }
 
 /* Sends the head upstream: connect, rewrite into c2b. */
@@ -800,7 +807,8 @@ static void drive(struct conn *c)
             progress |= backend_connect_step(c);
         progress |= backend_flush(c);
         progress |= backend_fill(c);
-        progress |= response_step(c);
+        while (response_step(c) && !c->dead)
+            progress = true; /* a whole response into b2c, then one write */
         progress |= client_flush(c);
         if (!progress)
             break;

@@ -34,7 +34,8 @@ static void poke_headers(const struct http_msg *m)
         if (http_span_ieq(h->name, "Cookie") && route_cookie_find(h->value, ROUTE_COOKIE, &v))
             (void)route_cookie_strip(h->value, ROUTE_COOKIE, out, sizeof(out));
     }
-    (void)auth_check(&key, m, &t, 1800000000);
+    static struct auth_cache cache;
+    (void)auth_check(&key, m, &t, 1800000000, &cache);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
