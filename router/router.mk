@@ -2,7 +2,7 @@
 # Every router/*.c but main.c is the router library (also linked by tests and fuzzers).
 ROUTER_LIB_SRCS := $(filter-out router/main.c,$(wildcard router/*.c))
 ROUTER_LDLIBS   := -lhttp_parser -lssl -lcrypto
-DEPS            += libhttp-parser-dev libssl-dev curl python3 openssl
+DEPS            += libhttp-parser-dev libssl-dev curl python3 openssl chromium wrk nginx-light
 
 BINS += $(B)/bin/sbx-router
 $(B)/bin/sbx-router: $(call rel,$(ROUTER_LIB_SRCS) router/main.c)
