@@ -188,6 +188,15 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
     if (!q->size || q->broken)
         return -EIO;
     avail_idx = load16(q->avail + 2, __ATOMIC_ACQUIRE);
+    if (avail_idx == q->last_avail) {
+        if (!q->event_idx)
+            return 0;
+        /* Ask for a kick on the next entry, then look again: the driver may have
+         * added one while reading the old avail_event, and would not kick. */
+        store16(q->used + 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        avail_idx = load16(q->avail + 2, __ATOMIC_ACQUIRE);
+    }
     pending = (uint16_t)(avail_idx - q->last_avail);
     if (pending == 0)
         return 0;
@@ -200,8 +209,6 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
     if (rc < 0)
         return break_queue(q, rc);
     q->last_avail++;
-    if (q->event_idx) /* kick us again for anything past what we consumed */
-        store16(q->used + 4 + 8 * (size_t)q->size, q->last_avail, __ATOMIC_RELAXED);
     return 1;
 }
 

@@ -67,7 +67,9 @@ bool virtq_has_avail(struct virtq *q);
  * available, or -EIO / -E2BIG if the ring or the chain is malformed (bad index,
  * address outside guest memory, length overflow, loop, readable after writable
  * segment, nested or unnegotiated indirect table, more than the queue size or
- * VIRTQ_CHAIN_MAX_SEGS descriptors); the queue is then broken. */
+ * VIRTQ_CHAIN_MAX_SEGS descriptors); the queue is then broken.
+ * With EVENT_IDX, finding the ring empty sets avail_event so that the driver
+ * kicks for its next buffer (and re-checks, closing the race with it). */
 int virtq_pop(struct virtq *q, struct virtq_chain *c);
 
 /* Gives back the chain most recently popped without using it (it will be popped
