@@ -289,6 +289,10 @@ static int conn_read_one(struct vsock_conn *c, struct virtq *q, uint32_t credit)
         room = credit;
     if (room > MAX_PKT_PAYLOAD)
         room = MAX_PKT_PAYLOAD;
+    if (room == 0) { /* a header-sized buffer: fine for control, not for data */
+        virtq_push(q, vs->chain.head, 0);
+        return 1;
+    }
     n = virtq_chain_slice(&vs->chain, true, HDR_LEN, room, iov, VIRTQ_CHAIN_MAX_SEGS);
     got = readv(c->fd, iov, (int)n);
     if (got <= 0) {
