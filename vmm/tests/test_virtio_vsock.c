@@ -31,6 +31,8 @@ static struct virtio_vsock *vs;
 static char path[108];
 static uint64_t rx_base, tx_base;
 static unsigned tx_next;
+static bool rx_hold; /* guest_recv leaves buffers used (an rx queue running dry) */
+static unsigned rx_held[NQ], nr_held;
 
 struct pkt {
     struct virtio_vsock_hdr h;
@@ -78,6 +80,10 @@ static bool guest_recv(struct pkt *p, int timeout_ms)
     memcpy(p->data, t.mem_buf + rx_base + (uint64_t)id * RXBUF + HDR, len - HDR);
     CHECK(p->h.src_cid == VSOCK_HOST_CID && p->h.dst_cid == VSOCK_GUEST_CID);
     CHECK(p->h.type == VIRTIO_VSOCK_TYPE_STREAM);
+    if (rx_hold) {
+        rx_held[nr_held++] = id;
+        return true;
+    }
     rx_post(id);
     td_kick(&t, 0);
     return true;
@@ -455,6 +461,82 @@ static void test_split_request_line(void)
     CHECK(nr_conns() == 0);
 }
 
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void transport_reset_on_loop(void *arg)
+{
+    *(int *)arg = virtio_vsock_transport_reset(vs) == 0 ? 1 : -1;
+}
+
+/* The guest stops giving rx buffers: the VMM fills what it has, then stops
+ * reading the host (no spinning), and resumes when buffers come back. Then a
+ * transport reset event drops the connection. */
+static void test_rx_starvation_and_transport_reset(void)
+{
+    static uint8_t big[1 << 20];
+    struct gconn g;
+    struct pkt p;
+    size_t written = 0, received = 0;
+    int fd = host_initiated(&g, 4321, 1u << 30), done = 0;
+    uint64_t evbuf = td_alloc(&t, 4096);
+    uint32_t id, len;
+
+    rx_hold = true;
+    nr_held = 0;
+    for (;;) {
+        ssize_t n = send(fd, big, sizeof(big), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            CHECK(errno == EAGAIN);
+            break;
+        }
+        written += (size_t)n;
+        CHECK(written < (16u << 20));
+        usleep(2000);
+    }
+    while (guest_recv(&p, 300)) {
+        CHECK(p.h.op == VIRTIO_VSOCK_OP_RW);
+        received += p.h.len;
+    }
+    CHECK(nr_held == NQ && received < written);
+    double cpu = cpu_seconds();
+    usleep(300000);
+    cpu = cpu_seconds() - cpu;
+    printf("rx starved: %zu of %zu bytes delivered, %.3f s CPU in 0.3 s idle\n", received,
+           written, cpu);
+    CHECK(cpu < 0.15);
+    /* Buffers back: the rest flows. */
+    rx_hold = false;
+    for (unsigned i = 0; i < nr_held; i++)
+        rx_post(rx_held[i]);
+    td_kick(&t, 0);
+    while (received < written) {
+        CHECK(guest_recv(&p, 5000) && p.h.op == VIRTIO_VSOCK_OP_RW);
+        received += p.h.len;
+    }
+    CHECK(received == written);
+    /* Transport reset: one event to the guest, the host socket closed. */
+    td_desc(&t, &t.q[2], 0, evbuf, 4096, VRING_DESC_F_WRITE, 0);
+    td_publish(&t, &t.q[2], 0);
+    CHECK(evloop_call(loop, transport_reset_on_loop, &done) == 0);
+    long end = now_ms() + 5000;
+    while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE) && now_ms() < end)
+        usleep(1000);
+    CHECK(done == 1);
+    CHECK(td_used(&t, 2, &id, &len) && id == 0 && len == 4);
+    uint32_t ev;
+    memcpy(&ev, t.mem_buf + evbuf, 4);
+    CHECK(ev == VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+    host_expect_eof(fd);
+    close(fd);
+    CHECK(nr_conns() == 0);
+}
+
 /* 32 host connections at once, each echoed by the guest. */
 static void test_many_streams(void)
 {
@@ -568,6 +650,7 @@ int main(void)
     test_host_initiated_and_credit();
     test_guest_initiated_and_backpressure();
     test_split_request_line();
+    test_rx_starvation_and_transport_reset();
     test_many_streams();
     probe();
     test_malformed();
