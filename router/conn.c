@@ -46,6 +46,8 @@ enum bk_state { BK_NONE, BK_CONNECTING, BK_READY };
 
 struct conn {
     struct conn *prev, *next;
+    struct conn *again_next;
+    bool in_again;
     struct relay_env *env;
     int cfd, bfd;
     SSL *ssl;
@@ -560,7 +562,7 @@ static bool response_body_step(struct conn *c)
     buf_move(&c->b2c, &c->bin, (size_t)used);
     if (c->respm.complete)
         response_done(c, c->client_keep);
-    return true;
+    return used > 0 || c->resp != RESP_BODY;
 }
 
 static void client_shutdown(struct conn *c)
@@ -789,6 +791,12 @@ static void conn_free(struct conn *c)
         env->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    for (struct conn **p = &env->again; c->in_again && *p; p = &(*p)->again_next) {
+        if (*p == c) {
+            *p = c->again_next;
+            break;
+        }
+    }
     env->n_conns--;
     free(c);
 }
@@ -813,10 +821,28 @@ static void drive(struct conn *c)
         if (!progress)
             break;
     }
-    if (!c->dead)
-        update_interest(c);
-    if (c->dead)
+    if (c->dead) {
         conn_free(c);
+        return;
+    }
+    update_interest(c);
+    /* epoll cannot tell about bytes OpenSSL already holds: come back for them. */
+    if (c->ssl && c->c_readable && !c->client_eof && !c->in_again && buf_room(&c->cin) > 0 &&
+        SSL_pending(c->ssl) > 0) {
+        c->in_again = true;
+        c->again_next = c->env->again;
+        c->env->again = c;
+    }
+}
+
+void conn_run_again(struct relay_env *env)
+{
+    for (int budget = 1024; env->again && budget > 0; budget--) {
+        struct conn *c = env->again;
+        env->again = c->again_next;
+        c->in_again = false;
+        drive(c);
+    }
 }
 
 int conn_new(struct relay_env *env, int fd, const char *peer)

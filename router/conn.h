@@ -14,6 +14,8 @@ struct relay_env {
     int epfd;
     uint64_t now_ms;     /* monotonic, updated once per loop turn */
     struct conn *conns;  /* all live connections (for timeouts) */
+    struct conn *again;  /* connections to drive again without an event (TLS bytes
+                          * already decrypted but not yet taken) */
     int n_conns;
 };
 
@@ -31,6 +33,9 @@ void conn_event(struct conn *c, int tag, uint32_t events);
 #define CONN_TAG_CLIENT  0
 #define CONN_TAG_BACKEND 1
 #define CONN_TAG_MASK    ((uintptr_t)3)
+
+/* Drives the connections that asked to run again; call after each batch of events. */
+void conn_run_again(struct relay_env *env);
 
 /* Closes every connection whose deadline passed (answering 408 to a slow head). */
 void conn_sweep(struct relay_env *env);

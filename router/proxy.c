@@ -154,7 +154,7 @@ static void loop(struct relay_env *env, int lfd)
     struct epoll_event events[256];
     uint64_t last_sweep = monotonic_ms();
     for (;;) {
-        int n = epoll_wait(env->epfd, events, 256, 1000);
+        int n = epoll_wait(env->epfd, events, 256, env->again ? 0 : 1000);
         if (n < 0 && errno != EINTR) {
             log_error("epoll_wait: %s", strerror(errno));
             return;
@@ -170,6 +170,7 @@ static void loop(struct relay_env *env, int lfd)
                 conn_event((struct conn *)(uintptr_t)(d & ~(uint64_t)CONN_TAG_MASK),
                            (int)(d & CONN_TAG_MASK), events[i].events);
         }
+        conn_run_again(env);
         if (env->now_ms - last_sweep >= 1000) {
             conn_sweep(env);
             last_sweep = env->now_ms;

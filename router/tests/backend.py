@@ -111,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         for i, word in enumerate(["one", "two", "three"]):
             if i == 1:
-                time.sleep(1.5)
+                time.sleep(3)
             ev = ("data: %s\n\n" % word).encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             self.wfile.flush()

@@ -25,7 +25,7 @@ while b"0\r\n\r\n" not in data:
     if first is None and b"data: one" in data:
         first = time.time() - t0
 total = time.time() - t0
-print("first=%s total_ok=%s three=%s" % (first is not None and first < 1.0, total >= 1.4,
+print("first=%s total_ok=%s three=%s" % (first is not None and first < 2.5, total >= 2.9,
                                          b"data: three" in data))
 PY
 )
@@ -70,22 +70,22 @@ check "messages echoed, close passed" "echo=True eof=True" "$out"
 
 say "large download in bounded memory"
 before=$(hwm)
-out=$(c -H "$hdr" "$(url box1 8080 /download?size=209715200)" | sha256sum | cut -d' ' -f1)
+out=$(c -H "$hdr" "$(url box1 8080 /download?size=104857600)" | sha256sum | cut -d' ' -f1)
 want=$(python3 -c "
 import hashlib
 p = bytes(range(256)) * 256
 h = hashlib.sha256()
-for _ in range(209715200 // len(p)): h.update(p)
+for _ in range(104857600 // len(p)): h.update(p)
 print(h.hexdigest())")
-check "200 MiB download intact" "$want" "$out"
+check "100 MiB download intact" "$want" "$out"
 
 say "large uploads in bounded memory"
-head -c 157286400 /dev/urandom > "$WORK/up"
+head -c 67108864 /dev/urandom > "$WORK/up"
 want=$(sha256sum < "$WORK/up" | cut -d' ' -f1)
 out=$(c -H "$hdr" --data-binary @"$WORK/up" "$(url box1 8080 /upload)")
-check_has "150 MiB upload (Content-Length, Expect: 100-continue) intact" "\"sha256\": \"$want\"" "$out"
+check_has "64 MiB upload (Content-Length, Expect: 100-continue) intact" "\"sha256\": \"$want\"" "$out"
 out=$(c -H "$hdr" -H "Transfer-Encoding: chunked" -H "Expect:" --data-binary @"$WORK/up" "$(url box1 8080 /upload)")
-check_has "150 MiB chunked upload intact" "\"sha256\": \"$want\"" "$out"
+check_has "64 MiB chunked upload intact" "\"sha256\": \"$want\"" "$out"
 after=$(hwm)
 echo "router peak RSS: before ${before} KiB, after ${after} KiB"
 if (( after - before > 32768 )); then fail "router memory grew by $((after - before)) KiB"; else echo "ok   memory bounded"; fi
