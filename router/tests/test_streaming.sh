@@ -86,6 +86,24 @@ out=$(c -H "$hdr" --data-binary @"$WORK/up" "$(url box1 8080 /upload)")
 check_has "64 MiB upload (Content-Length, Expect: 100-continue) intact" "\"sha256\": \"$want\"" "$out"
 out=$(c -H "$hdr" -H "Transfer-Encoding: chunked" -H "Expect:" --data-binary @"$WORK/up" "$(url box1 8080 /upload)")
 check_has "64 MiB chunked upload intact" "\"sha256\": \"$want\"" "$out"
+out=$(timeout 40 python3 - "$PORT" "$tok" "$ROUTER_PID" <<'PY'
+import socket, sys, time
+port, tok, pid = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+s.sendall(("GET /download?size=104857600 HTTP/1.1\r\nHost: box1--8080.localhost\r\n"
+           "X-Sbx-Service-Token: %s\r\nConnection: close\r\n\r\n" % tok).encode())
+time.sleep(2)  # a client that does not read: the router must hold back, not buffer
+got = 0
+while True:
+    b = s.recv(1 << 20)
+    if not b:
+        break
+    got += len(b)
+print(got > 104857600)
+PY
+)
+check "stalled reader gets everything afterwards" "True" "$out"
 after=$(hwm)
 echo "router peak RSS: before ${before} KiB, after ${after} KiB"
 if (( after - before > 32768 )); then fail "router memory grew by $((after - before)) KiB"; else echo "ok   memory bounded"; fi
