@@ -153,13 +153,33 @@ fail:
     return rc;
 }
 
+struct doomed {
+    char data[4096], map[4096];
+};
+
+static void *unlink_thread(void *arg)
+{
+    struct doomed *x = arg;
+    unlink(x->data);               /* freeing a large file's extents takes a while */
+    unlink(x->map);
+    free(x);
+    return NULL;
+}
+
+/* Removes the frozen layer's files off the I/O thread; what a crash leaves
+ * behind is removed at the next open. */
 static void remove_layer_files(struct snapfs_disk *d, uint64_t gen)
 {
-    char name[48];
-    snprintf(name, sizeof(name), "data.%llu", (unsigned long long)gen);
-    unlinkat(d->ovl_fd, name, 0);
-    snprintf(name, sizeof(name), "map.%llu", (unsigned long long)gen);
-    unlinkat(d->ovl_fd, name, 0);
+    struct doomed *x = malloc(sizeof(*x));
+    pthread_t t;
+    if (!x)
+        return;
+    snprintf(x->data, sizeof(x->data), "%s/data.%llu", d->ovl_path, (unsigned long long)gen);
+    snprintf(x->map, sizeof(x->map), "%s/map.%llu", d->ovl_path, (unsigned long long)gen);
+    if (pthread_create(&t, NULL, unlink_thread, x) == 0)
+        pthread_detach(t);
+    else
+        unlink_thread(x);
 }
 
 /* Switches the overlay onto the new image. */

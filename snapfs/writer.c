@@ -360,7 +360,7 @@ int snapfs_import(struct snapfs_store *s, const char *raw_path, const char *name
         goto out;
     }
     src.chunk_size = m.chunk_size;
-    rc = image_build(s, name, &m, opts, 9, raw_fill, &src);
+    rc = image_build(s, name, &m, opts, 19, raw_fill, &src);
 out:
     manifest_free(&m);
     if (src.fd >= 0)

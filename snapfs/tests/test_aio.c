@@ -139,7 +139,7 @@ int main(void)
     memcpy(model, base, DISK);
     lower = base;
     write_raw(path_in(dir, "in.raw"), base, DISK);
-    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "img", &(struct snapfs_import_opts){ .chunk_size = 65536 }) == 0);
+    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "img", &(struct snapfs_import_opts){ .chunk_size = 65536, .level = 3 }) == 0);
     CHECK(snapfs_overlay_create(s, "img", path_in(dir, "ovl")) == 0);
     d = snapfs_disk_open(s, NULL, path_in(dir, "ovl"), &(struct snapfs_disk_opts){ .cache_bytes = 1 << 20, .ring_entries = 16 });
     CHECK(d);

@@ -46,7 +46,7 @@ int main(void)
     CHECK(s && model && snap1);
     fill_disk(model, DISK, 5);
     write_raw(path_in(dir, "in.raw"), model, DISK);
-    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "base", &(struct snapfs_import_opts){ .chunk_size = CHUNK }) == 0);
+    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "base", &(struct snapfs_import_opts){ .chunk_size = CHUNK, .level = 3 }) == 0);
     CHECK(snapfs_overlay_create(s, "base", path_in(dir, "ovl")) == 0);
     d = snapfs_disk_open(s, NULL, path_in(dir, "ovl"), NULL);
     CHECK(d);

@@ -42,7 +42,7 @@ static void child(int ackfd, int64_t k)
         snprintf(name, sizeof(name), "cap-%lld", (long long)k);
         if (k % 5 == 0 && snapfs_capture(d, name, NULL) < 0)
             _exit(6);
-        if (k % 7 == 0 && snapfs_import(s, path_in(dir, "in.raw"), "imported", NULL) < 0)
+        if (k % 7 == 0 && snapfs_import(s, path_in(dir, "in.raw"), "imported", &(struct snapfs_import_opts){ .level = 3 }) < 0)
             _exit(7);
     }
     _exit(0);
@@ -128,7 +128,7 @@ int main(void)
     CHECK(s);
     fill_disk(base, DISK, 1);
     write_raw(path_in(dir, "in.raw"), base, DISK);
-    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "base", &(struct snapfs_import_opts){ .chunk_size = 65536 }) == 0);
+    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "base", &(struct snapfs_import_opts){ .chunk_size = 65536, .level = 3 }) == 0);
     CHECK(snapfs_overlay_create(s, "base", path_in(dir, "ovl")) == 0);
     for (int b = 0; b < NBLK; b++)
         expect[b] = -1;

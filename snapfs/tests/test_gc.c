@@ -12,7 +12,7 @@ int main(void)
     char *dir = tmpdir_make();
     uint8_t *a = malloc(DISK), *b = malloc(DISK), *back;
     struct snapfs_store *s = snapfs_store_open(path_in(dir, "store"), 1);
-    struct snapfs_import_opts o = { .chunk_size = 32 * 1024 };
+    struct snapfs_import_opts o = { .chunk_size = 32 * 1024, .level = 3 };
     uint64_t freed = 0;
     int64_t full, after;
     size_t len;

@@ -91,7 +91,7 @@ int main(void)
     fill_disk(base, DISK, 9);
     memcpy(model, base, DISK);
     write_raw(path_in(dir, "in.raw"), base, DISK);
-    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "img", &(struct snapfs_import_opts){ .chunk_size = 65536 }) == 0);
+    CHECK(snapfs_import(s, path_in(dir, "in.raw"), "img", &(struct snapfs_import_opts){ .chunk_size = 65536, .level = 3 }) == 0);
     CHECK(snapfs_overlay_create(s, "img", path_in(dir, "ovl")) == 0);
     CHECK(snapfs_overlay_create(s, "img", path_in(dir, "ovl")) < 0);   /* exists */
 

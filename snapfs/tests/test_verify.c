@@ -109,7 +109,7 @@ int main(void)
     char *dir = tmpdir_make();
     uint8_t *disk = malloc(DISK);
     struct snapfs_store *s = snapfs_store_open(path_in(dir, "store"), 1);
-    struct snapfs_import_opts o = { .chunk_size = 65536 };
+    struct snapfs_import_opts o = { .chunk_size = 65536, .level = 3 };
     CHECK(s && disk);
     fill_disk(disk, DISK, 11);
     memset(disk, 'q', 65536);                          /* chunk 0 is not zero */
