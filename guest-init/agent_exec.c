@@ -35,6 +35,7 @@ struct agent_cmd {
 	uint32_t id;
 	pid_t pid;
 	int running, dead, status, timed_out, pty, kill_on_disconnect;
+	int pty_eof; /* master saw EIO while the command runs: out of epoll, still open */
 	uint64_t idle_timeout_ms, deadline_ms, since_ms, grace_until_ms;
 	struct agent_watch out, err, in;
 	uint8_t *stdin_buf;
@@ -436,7 +437,8 @@ static void cmd_update(struct agent_cmd *cmd)
 	uint32_t rd = cmd->total - cmd->cursor < loop->cfg.max_output ? EPOLLIN : 0;
 	uint32_t wr = cmd->stdin_len ? EPOLLOUT : 0;
 
-	agent_watch_set(loop, &cmd->out, rd | (cmd->pty ? wr : 0));
+	if (!cmd->pty_eof)
+		agent_watch_set(loop, &cmd->out, rd | (cmd->pty ? wr : 0));
 	agent_watch_set(loop, &cmd->err, rd);
 	agent_watch_set(loop, &cmd->in, wr);
 }
@@ -782,17 +784,27 @@ static void out_read(struct agent_cmd *cmd, struct agent_watch *w)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) { /* EOF, or EIO once a PTY's last slave closed */
-		agent_watch_drop(cmd->loop, w);
-		if (cmd->pty) {
-			free(cmd->stdin_buf);
-			cmd->stdin_buf = NULL;
-			cmd->stdin_len = 0;
-		}
+	if (n > 0) {
+		out_append(cmd, type, cmd->loop->scratch, (size_t)n);
 		return;
 	}
-	out_append(cmd, type, cmd->loop->scratch, (size_t)n);
+	/* EOF, or EIO once a PTY's last slave closed */
+	if (cmd->pty) {
+		free(cmd->stdin_buf);
+		cmd->stdin_buf = NULL;
+		cmd->stdin_len = 0;
+	}
+	if (cmd->pty && cmd->running) {
+		/* Closing the master now would hang up the terminal and SIGHUP the command
+		 * while it exits; close it once reaped. */
+		epoll_ctl(cmd->loop->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+		w->events = 0;
+		cmd->pty_eof = 1;
+		return;
+	}
+	agent_watch_drop(cmd->loop, w);
 }
+
 
 static void send_exit(struct agent_conn *c, struct agent_cmd *cmd)
 {
@@ -886,6 +898,8 @@ static void cmd_exited(struct agent_cmd *cmd, int status)
 	cmd->grace_until_ms = now + EXEC_GRACE_MS;
 	if (!cmd->pty)
 		stdin_close(cmd);
+	if (cmd->pty_eof)
+		agent_watch_drop(cmd->loop, &cmd->out);
 	if (cmd->conn)
 		agent_conn_kick(cmd->conn);
 }

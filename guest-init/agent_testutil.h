@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -83,7 +84,10 @@ static inline void test_agent_start(struct test_agent *a, const struct agent_con
 	a->pid = fork();
 	CHECK(a->pid >= 0);
 	if (a->pid == 0) {
-		int rc = agent_serve(fd, cfg);
+		int rc;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+		rc = agent_serve(fd, cfg);
 
 		_exit(rc == AGENT_SERVE_POWEROFF ? 42 : 1);
 	}
