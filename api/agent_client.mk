@@ -11,3 +11,5 @@ $(B)/bin/sbx-agentctl: $(call rel,api/agentctl.c $(AGENT_CLIENT_SRCS))
 # drive it through this client: add it to their link.
 $(foreach t,$(wildcard guest-init/tests/test_agent*.c),\
   $(eval $(B)/tests/guest-init/$(basename $(notdir $(t))): $(call san,$(AGENT_CLIENT_SRCS))))
+# test_agent_ctl runs the CLI itself.
+$(B)/tests/guest-init/test_agent_ctl: | $(B)/bin/sbx-agentctl

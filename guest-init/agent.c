@@ -273,6 +273,9 @@ static void on_request(struct agent_conn *c, const struct agent_frame *f)
 		agent_exec_start(c, f);
 		return;
 	}
+	if (f->type == AGENT_STDIN || f->type == AGENT_STDIN_EOF || f->type == AGENT_SIGNAL ||
+	    f->type == AGENT_RESIZE)
+		return; /* stale input for a command that just sent its EXIT */
 	if (f->type == AGENT_ENTROPY) {
 		agent_sys_entropy(c, f);
 		return;
