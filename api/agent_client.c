@@ -463,8 +463,8 @@ static void parse_size(const struct agent_frame *f, uint64_t *size)
 			agent_tlv_u64(v, n, size);
 }
 
-int agent_client_put(struct agent_client *c, const char *path, int mode, agent_source_fn src,
-		     void *opaque, uint64_t *written)
+static int put_common(struct agent_client *c, const char *path, int mode, int append,
+		      agent_source_fn src, void *opaque, uint64_t *written)
 {
 	struct agent_frame f;
 	int rc, stream_rc, agent_failed = 0;
@@ -473,6 +473,8 @@ int agent_client_put(struct agent_client *c, const char *path, int mode, agent_s
 	agent_msg_str(c->msg, AGENT_T_PATH, path);
 	if (mode >= 0)
 		agent_msg_u32(c->msg, AGENT_T_MODE, (uint32_t)mode);
+	if (append)
+		agent_msg_flag(c->msg, AGENT_T_APPEND);
 	rc = transact(c, &f);
 	if (rc < 0)
 		return rc;
@@ -490,14 +492,38 @@ int agent_client_put(struct agent_client *c, const char *path, int mode, agent_s
 	return rc;
 }
 
+int agent_client_put(struct agent_client *c, const char *path, int mode, agent_source_fn src,
+		     void *opaque, uint64_t *written)
+{
+	return put_common(c, path, mode, 0, src, opaque, written);
+}
+
+int agent_client_append(struct agent_client *c, const char *path, agent_source_fn src, void *opaque,
+			uint64_t *written)
+{
+	return put_common(c, path, -1, 1, src, opaque, written);
+}
+
 int agent_client_get(struct agent_client *c, const char *path, agent_sink_fn sink, void *opaque,
 		     uint64_t *size)
+{
+	return agent_client_get_range(c, path, 0, UINT64_MAX, sink, opaque, size);
+}
+
+int agent_client_get_range(struct agent_client *c, const char *path, uint64_t offset,
+			   uint64_t length, agent_sink_fn sink, void *opaque, uint64_t *size)
 {
 	struct agent_frame f;
 	uint64_t total = 0;
 	int rc, sink_rc = 0;
 
-	rc = simple(c, AGENT_FILE_READ, path);
+	agent_msg_init(c->msg, AGENT_FILE_READ, 0);
+	agent_msg_str(c->msg, AGENT_T_PATH, path);
+	if (offset)
+		agent_msg_u64(c->msg, AGENT_T_OFFSET, offset);
+	if (length != UINT64_MAX)
+		agent_msg_u64(c->msg, AGENT_T_LENGTH, length);
+	rc = transact(c, &f);
 	if (rc < 0)
 		return rc;
 	for (;;) {

@@ -103,9 +103,18 @@ typedef int (*agent_sink_fn)(void *opaque, const void *buf, size_t n);
 int agent_client_put(struct agent_client *c, const char *path, int mode, agent_source_fn src,
 		     void *opaque, uint64_t *written);
 
-/* Streams the guest file path into sink. *size gets the bytes read; may be NULL. */
+/* Appends src to the guest file path (created 0644 if missing). */
+int agent_client_append(struct agent_client *c, const char *path, agent_source_fn src, void *opaque,
+			uint64_t *written);
+
+/* Streams the guest file path into sink. *size gets the bytes read; may be NULL. If sink
+ * fails, the rest is drained (the connection stays usable) and sink's error returned. */
 int agent_client_get(struct agent_client *c, const char *path, agent_sink_fn sink, void *opaque,
 		     uint64_t *size);
+
+/* The same for length bytes from offset (length UINT64_MAX: to the end). */
+int agent_client_get_range(struct agent_client *c, const char *path, uint64_t offset,
+			   uint64_t length, agent_sink_fn sink, void *opaque, uint64_t *size);
 
 struct agent_stat {
 	char name[256]; /* set by agent_client_list only */

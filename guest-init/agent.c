@@ -535,9 +535,18 @@ static void on_accept(struct agent_loop *loop)
 	for (;;) {
 		int fd = accept4(loop->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
-			return; /* EAGAIN, or a transient error: epoll calls again */
-		conn_new(loop, fd);
+		if (fd >= 0) {
+			conn_new(loop, fd);
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+			return;
+		/* Out of fds or memory: the pending connection would wake us at once again.
+		 * Stop listening until the next tick. */
+		agent_watch_set(loop, &loop->listen, 0);
+		loop->listen_paused = 1;
+		agent_loop_arm_timer(loop, 1);
+		return;
 	}
 }
 
@@ -581,7 +590,11 @@ static void on_timer(struct agent_loop *loop)
 
 	if (read(loop->timer.fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
-	agent_loop_arm_timer(loop, agent_exec_tick(loop));
+	if (loop->listen_paused) {
+		loop->listen_paused = 0;
+		agent_watch_set(loop, &loop->listen, EPOLLIN);
+	}
+	agent_loop_arm_timer(loop, agent_exec_tick(loop) || loop->listen_paused);
 }
 
 static void on_signal(struct agent_loop *loop)

@@ -179,26 +179,44 @@ void agent_file_pump(struct agent_conn *c)
 
 /* ---- write ---- */
 
+/* Opens the target without waiting (a FIFO with no reader would block the loop), and
+ * refuses what cannot be written as a stream. Returns the fd or -errno. */
+static int write_open(const struct agent_req *r)
+{
+	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+		    (r->append ? O_APPEND : O_TRUNC);
+	mode_t mode = r->has_mode ? (mode_t)(r->mode & 07777) : 0644;
+	struct stat st;
+	int fd = open(r->path, flags, mode), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		err = errno;
+	else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		err = EINVAL;
+	else if (r->has_mode && fchmod(fd, mode) < 0)
+		err = errno;
+	else if ((r->has_uid || r->has_gid) &&
+		 fchown(fd, r->has_uid ? r->uid : (uid_t)-1, r->has_gid ? r->gid : (gid_t)-1) < 0)
+		err = errno;
+	if (err) {
+		close(fd);
+		return -err;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
+}
+
 void agent_file_write(struct agent_conn *c, const struct agent_req *r)
 {
-	int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (r->append ? O_APPEND : O_TRUNC);
-	mode_t mode = r->has_mode ? (mode_t)(r->mode & 07777) : 0644;
 	int fd;
 
 	if (need_path(c, r, "write") < 0)
 		return;
-	fd = open(r->path, flags, mode);
+	fd = write_open(r);
 	if (fd < 0) {
-		agent_conn_error(c, errno, "write %s: %s", r->path, strerror(errno));
-		return;
-	}
-	if ((r->has_mode && fchmod(fd, mode) < 0) ||
-	    ((r->has_uid || r->has_gid) &&
-	     fchown(fd, r->has_uid ? r->uid : (uid_t)-1, r->has_gid ? r->gid : (gid_t)-1) < 0)) {
-		int err = errno;
-
-		close(fd);
-		agent_conn_error(c, err, "write %s: %s", r->path, strerror(err));
+		agent_conn_error(c, -fd, "write %s: %s", r->path, strerror(-fd));
 		return;
 	}
 	c->file_fd = fd;

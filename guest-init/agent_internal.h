@@ -86,6 +86,7 @@ struct agent_loop {
 	uint32_t ncmds;
 	uint32_t next_cmd_id;
 	int timer_armed;
+	int listen_paused; /* accept failed (EMFILE...): retried on the next tick */
 	int stop;       /* 0 or agent_serve's return value */
 	struct agent_msg *msg; /* scratch frame for replies */
 	uint8_t *scratch;      /* AGENT_MAX_PAYLOAD bytes for reads */

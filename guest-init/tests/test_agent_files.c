@@ -131,6 +131,21 @@ static void test_small(struct agent_client *c, const char *dir)
 	CHECK(n == 5 && !strcmp(out.data, "hello"));
 	CHECK_RC(c, agent_client_stat(c, p, &st));
 	CHECK(S_ISREG(st.mode) && (st.mode & 07777) == 0640 && st.size == 5 && st.mtime_ns > 0);
+	in.pos = 0;
+	CHECK_RC(c, agent_client_append(c, p, mem_source, &in, &n));
+	out.len = 0;
+	CHECK_RC(c, agent_client_get(c, p, mem_sink, &out, &n));
+	CHECK(n == 10 && !strcmp(out.data, "hellohello"));
+	out.len = 0;
+	CHECK_RC(c, agent_client_get_range(c, p, 3, 4, mem_sink, &out, &n));
+	CHECK(n == 4 && !strcmp(out.data, "lohe"));
+	out.len = 0;
+	CHECK_RC(c, agent_client_get_range(c, p, 8, UINT64_MAX, mem_sink, &out, &n));
+	CHECK(n == 2 && !strcmp(out.data, "lo"));
+	CHECK_RC(c, agent_client_get_range(c, p, 100, 5, mem_sink, &out, &n));
+	CHECK(n == 0);
+	in.pos = 0;
+	CHECK_RC(c, agent_client_put(c, p, -1, mem_source, &in, &n)); /* truncates again */
 	CHECK_RC(c, agent_client_chmod(c, p, 0604));
 	CHECK_RC(c, agent_client_stat(c, p, &st));
 	CHECK((st.mode & 07777) == 0604);
@@ -167,6 +182,13 @@ static void test_small(struct agent_client *c, const char *dir)
 	CHECK(agent_client_mkdir(c, q, 0755, 1) == -ENOTDIR);
 	snprintf(q, sizeof(q), "%s/a", dir);
 	CHECK(agent_client_remove(c, q, 0) == -ENOTEMPTY);
+	snprintf(q, sizeof(q), "%s/fifo", dir);
+	CHECK(mkfifo(q, 0600) == 0);
+	CHECK(agent_client_get(c, q, mem_sink, &out, NULL) == -EINVAL); /* never blocks the agent */
+	in.pos = 0;
+	CHECK(agent_client_put(c, q, -1, mem_source, &in, NULL) == -ENXIO); /* no reader */
+	CHECK_RC(c, agent_client_remove(c, q, 0));
+	snprintf(q, sizeof(q), "%s/a", dir);
 	CHECK_RC(c, agent_client_ping(c));
 
 	/* a write that fails mid-stream: ENOSPC from /dev/full, short and long */

@@ -2,6 +2,7 @@
  * and truncated frames: clear error, that connection closed, the others still served), the
  * system requests, agent_main_unix and SHUTDOWN's return code. */
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "../agent_testutil.h"
@@ -159,6 +160,35 @@ static void test_bad_frames(struct test_agent *a)
 	close(fd);
 }
 
+/* FIFREEZE/FITHAW on a private tmpfs when this box lets us mount one. Freezing the real
+ * filesystems of the test machine is never done. */
+static void test_freeze(struct agent_client *c)
+{
+	char dir[] = "/tmp/sbx-agent-freeze.XXXXXX", file[64];
+	int rc, fd;
+
+	CHECK(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/f", dir);
+	fd = open(file, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(agent_client_freeze(c, file) == -ENOTDIR);
+	unlink(file);
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=1m") == 0) {
+		rc = agent_client_freeze(c, dir);
+		printf("freeze on a tmpfs: %s\n", rc ? strerror(-rc) : "frozen");
+		CHECK(rc == 0 || rc == -EOPNOTSUPP);
+		if (rc == 0) {
+			CHECK(agent_client_freeze(c, dir) == -EBUSY); /* already frozen */
+			CHECK_RC(c, agent_client_thaw(c, dir));
+		}
+		rc = agent_client_thaw(c, dir); /* not frozen (now) */
+		CHECK(rc == -EINVAL || rc == -EOPNOTSUPP);
+		CHECK(umount(dir) == 0);
+	}
+	CHECK(rmdir(dir) == 0);
+}
+
 static void test_system(struct agent_client *c)
 {
 	struct agent_info info;
@@ -177,6 +207,7 @@ static void test_system(struct agent_client *c)
 	CHECK(agent_client_freeze(c, "/nonexistent/sbx") == -ENOENT);
 	CHECK(agent_client_thaw(c, "/nonexistent/sbx") == -ENOENT);
 	CHECK(agent_client_freeze(c, "") == -EINVAL);
+	test_freeze(c);
 	/* errors leave the connection usable */
 	CHECK_RC(c, agent_client_ping(c));
 }
