@@ -256,6 +256,37 @@ static void test_reattach(struct test_agent *a)
 	agent_client_close(&c);
 }
 
+/* Output keeps its order and completeness across detach: with nobody reading, the command
+ * is paused once max_output bytes wait, and resumes when a client re-attaches. Reading
+ * everything and re-attaching from 0 replays only the retained history. */
+static void test_detached_output(struct test_agent *a)
+{
+	struct agent_exec_opts o = { .argv = ARGV("head", "-c", "20000000", "/dev/zero"),
+				     .no_stdin = 1 };
+	struct agent_client c;
+	uint64_t first = 1;
+	uint32_t id;
+
+	test_client(a, &c);
+	CHECK_RC(&c, agent_client_exec(&c, &o, &id));
+	agent_client_close(&c);
+	CHECK_RC(&c, attach_retry(a, &c, id, 0, &first, NULL));
+	CHECK(first == 0);
+	memset(&run, 0, sizeof(run));
+	CHECK_RC(&c, test_collect(&c, &run));
+	CHECK(run.total == 20000000 && run.exit.exit_code == 0);
+	agent_client_close(&c);
+
+	CHECK_RC(&c, attach_retry(a, &c, id, 0, &first, NULL));
+	CHECK(first > 0 && first < 20000000);
+	memset(&run, 0, sizeof(run));
+	CHECK_RC(&c, test_collect(&c, &run));
+	CHECK(first + run.total == 20000000);
+	printf("history kept after exit: %llu bytes\n", (unsigned long long)run.total);
+	CHECK(run.total <= (1 << 20) + 65536);
+	agent_client_close(&c);
+}
+
 static void test_busy_attach(struct test_agent *a)
 {
 	struct agent_exec_opts o = { .argv = ARGV("sleep", "30"), .no_stdin = 1 };
@@ -361,8 +392,10 @@ int main(void)
 	test_pty(&a);
 	test_reattach(&a);
 	test_busy_attach(&a);
+	test_detached_output(&a);
 	test_disconnect_policies(&a);
 	test_agent_stop(&a);
+	printf("agent peak RSS (with its children, ASan): %ld KiB\n", a.ru.ru_maxrss);
 	test_ttl();
 	printf("ok\n");
 	return 0;
