@@ -4,6 +4,7 @@
  * usage: backend SOCKET_PATH */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ static int serve(struct client *c)
     }
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;
-    if (out_len && write(c->fd, out, out_len) != (ssize_t)out_len)
+    if (out_len && send(c->fd, out, out_len, MSG_NOSIGNAL) != (ssize_t)out_len)
         return -1; /* tiny responses: a short write means a dead peer here */
     return c->len == sizeof(c->buf) ? -1 : 0;
 }
@@ -52,6 +53,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: backend SOCKET_PATH\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* proxies close kept connections at the end of a run */
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[1]);
     unlink(argv[1]);
