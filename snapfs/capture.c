@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -36,15 +38,16 @@ bool capture_running(struct snapfs_disk *d) { return d->cap && d->cap->running; 
 
 struct fold_ctx {
     struct snapfs_disk *d;
-    ZSTD_DCtx *dctx;
+    const uint8_t *frozen_map;     /* the frozen data file mapped, or NULL */
 };
 
 /* Chunk idx of the new image: the base chunk when the frozen layer has none
  * of its blocks, else the base chunk with the frozen blocks laid over it. */
-static int fold_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, struct ref *reuse,
-                     bool *reused)
+static int fold_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, const uint8_t **direct,
+                     struct ref *reuse, bool *reused)
 {
-    struct snapfs_disk *d = ((struct fold_ctx *)ctx)->d;
+    struct fold_ctx *fc = ctx;
+    struct snapfs_disk *d = fc->d;
     uint64_t start = (uint64_t)idx * d->man.chunk_size, b0 = start / SNAPFS_BLOCK_SIZE;
     uint64_t nb = (len + SNAPFS_BLOCK_SIZE - 1) / SNAPFS_BLOCK_SIZE, have = 0;
     int rc = 0;
@@ -53,6 +56,10 @@ static int fold_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, struct r
     if (have == 0) {
         *reuse = d->man.refs[idx];
         *reused = true;
+        return 0;
+    }
+    if (have == nb && fc->frozen_map) {
+        *direct = fc->frozen_map + start;   /* no copy for chunks rewritten whole */
         return 0;
     }
     if (have < nb) {
@@ -78,7 +85,15 @@ static void *capture_thread(void *arg)
     struct snapfs_disk *d = arg;
     struct capture_state *c = d->cap;
     struct fold_ctx fc = { .d = d };
+    struct stat st;
+    void *map = MAP_FAILED;
+    if (fstat(d->frozen->data_fd, &st) == 0 && (uint64_t)st.st_size >= d->size)
+        map = mmap(NULL, d->size, PROT_READ, MAP_SHARED, d->frozen->data_fd, 0);
+    if (map != MAP_FAILED)
+        fc.frozen_map = map;
     c->thread_result = image_build(d->store, c->name, &c->man, &c->opts, 1, fold_fill, &fc);
+    if (map != MAP_FAILED)
+        munmap(map, d->size);
     if (c->thread_result < 0)
         snprintf(c->errmsg, sizeof(c->errmsg), "%s", snapfs_error());
     atomic_store(&c->thread_done, true);

@@ -128,9 +128,10 @@ int chunk_decode(const char *image, const struct ref *r, uint32_t idx, uint64_t 
                  uint32_t ulen, const uint8_t *rec, uint8_t *out, struct ZSTD_DCtx_s *dctx);
 
 /* ---- writer.c: building an image from a chunk source ---- */
-/* Fills chunk idx (len bytes) into buf, or sets *reuse to an existing ref. */
+/* Fills chunk idx (len bytes) into buf, or points *direct at its bytes, or
+ * sets *reuse to an existing ref and *reused. */
 typedef int (*chunk_fill_fn)(void *ctx, uint32_t idx, uint8_t *buf, size_t len,
-                             struct ref *reuse, bool *reused);
+                             const uint8_t **direct, struct ref *reuse, bool *reused);
 int image_build(struct snapfs_store *s, const char *name, struct manifest *m,
                 const struct snapfs_import_opts *opts, int default_level,
                 chunk_fill_fn fill, void *ctx);

@@ -193,14 +193,17 @@ static void *build_worker(void *arg)
     while (rc == 0 && !atomic_load(&b->error) && (idx = atomic_fetch_add(&b->next, 1)) < b->m->nchunks) {
         struct ref *r = &b->m->refs[idx];
         size_t len = chunk_len(b->m, idx);
+        const uint8_t *data = NULL;
         bool reused = false;
-        rc = b->fill(b->ctx, idx, buf, len, r, &reused);
+        rc = b->fill(b->ctx, idx, buf, len, &data, r, &reused);
         if (rc < 0 || reused)
             continue;
-        if (all_zero(buf, len))
+        if (!data)
+            data = buf;
+        if (all_zero(data, len))
             memset(r, 0, sizeof(*r));
         else
-            rc = store_chunk(b, cctx, buf, len, rec, cap, r);
+            rc = store_chunk(b, cctx, data, len, rec, cap, r);
     }
 out:
     if (rc < 0)
@@ -320,12 +323,12 @@ struct raw_src {
     const char *path;
 };
 
-static int raw_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, struct ref *reuse,
-                    bool *reused)
+static int raw_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, const uint8_t **direct,
+                    struct ref *reuse, bool *reused)
 {
     struct raw_src *src = ctx;
     int rc = pread_full(src->fd, buf, len, (uint64_t)idx * src->chunk_size);
-    (void)reuse, (void)reused;
+    (void)direct, (void)reuse, (void)reused;
     if (rc < 0)
         seterr("%s: read at offset %llu: %s", src->path,
                (unsigned long long)idx * src->chunk_size,

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,10 +30,28 @@ static double now(void)
     return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* CPU time of the process, all threads, user + system. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
 static void die(const char *what)
 {
     fprintf(stderr, "snapfs-bench: %s: %s\n", what, snapfs_error()[0] ? snapfs_error() : strerror(errno));
     exit(1);
+}
+
+/* Cold figures time the first COLD_N reads after the page cache is dropped
+ * (and, for snapfs, with an empty chunk cache): each is likely a miss. Warm
+ * figures time all the reads once every one has been done before. */
+static size_t cold_n(size_t n)
+{
+    const char *e = getenv("COLD_N");
+    size_t c = e ? strtoul(e, NULL, 10) : 1000;
+    return c < n ? c : n;
 }
 
 static uint64_t *load_offsets(const char *path, size_t *n)
@@ -124,7 +143,8 @@ static int cmd_raw_read(const char *raw, const char *offp)
     fd = open(raw, O_RDONLY);
     if (fd < 0)
         die(raw);
-    printf("cold_iops %.0f\n", time_raw_reads(fd, offs, n));
+    printf("cold_iops %.0f\n", time_raw_reads(fd, offs, cold_n(n)));
+    time_raw_reads(fd, offs, n);
     printf("warm_iops %.0f\n", time_raw_reads(fd, offs, n));
     close(fd);
     free(offs);
@@ -150,7 +170,8 @@ static int cmd_snapfs_read(const char *store, const char *name, const char *offp
     d = snapfs_disk_open(s, name, NULL, &(struct snapfs_disk_opts){ .cache_bytes = 1ull << 30 });
     if (!d)
         die(name);
-    printf("cold_iops %.0f\n", time_snapfs_reads(d, offs, n));
+    printf("cold_iops %.0f\n", time_snapfs_reads(d, offs, cold_n(n)));
+    time_snapfs_reads(d, offs, n);
     printf("warm_iops %.0f\n", time_snapfs_reads(d, offs, n));
     snapfs_disk_close(d);
     snapfs_store_close(s);
@@ -179,9 +200,10 @@ static void aio_done(struct snapfs_req *req, int result)
     }
 }
 
-static double time_aio_reads(struct aio_run *r)
+static double time_aio_reads(struct aio_run *r, size_t n)
 {
     double t0 = now();
+    r->n = n;
     r->next = r->done = 0;
     for (int i = 0; i < 32 && r->next < r->n; i++) {
         r->reqs[i] = (struct snapfs_req){ .op = SNAPFS_OP_READ, .offset = r->offs[r->next++],
@@ -207,8 +229,10 @@ static int cmd_snapfs_aio_read(const char *store, const char *name, const char *
     r.d = snapfs_disk_open(s, name, NULL, &(struct snapfs_disk_opts){ .cache_bytes = 1ull << 30 });
     if (!r.d)
         die(name);
-    printf("cold_iops %.0f\n", time_aio_reads(&r));
-    printf("warm_iops %.0f\n", time_aio_reads(&r));
+    size_t all = r.n;
+    printf("cold_iops %.0f\n", time_aio_reads(&r, cold_n(all)));
+    time_aio_reads(&r, all);
+    printf("warm_iops %.0f\n", time_aio_reads(&r, all));
     snapfs_disk_close(r.d);
     snapfs_store_close(s);
     return 0;
@@ -330,12 +354,13 @@ static int cmd_capture(const char *store, const char *ovl, const char *name, uin
         die("flush");
     before = snapfs_store_bytes(s);
     struct snapfs_import_opts o = { .level = getenv("CAPTURE_LEVEL") ? atoi(getenv("CAPTURE_LEVEL")) : 0 };
+    double c0 = cpu_seconds();
     t0 = now();
     if (snapfs_capture(d, name, &o) < 0)
         die("capture");
     t1 = now();
-    printf("written_bytes %lu\ncapture_s %.3f\ncapture_growth_bytes %ld\n", bytes, t1 - t0,
-           snapfs_store_bytes(s) - before);
+    printf("written_bytes %lu\ncapture_s %.3f\ncapture_cpu_s %.3f\ncapture_growth_bytes %ld\n",
+           bytes, t1 - t0, cpu_seconds() - c0, snapfs_store_bytes(s) - before);
     snapfs_disk_close(d);
     snapfs_store_close(s);
     return 0;
