@@ -9,6 +9,8 @@ DIR/<sandbox>/<port>.sock (the router's unix-dir backend) and serves a few pages
   /upload (POST)    reads the body (length or chunked), answers its size and sha256
   /ws               WebSocket echo
   /garbage /truncated  a malformed response, a body cut short
+  /bye              answers with Connection: close and closes
+On port 7070 idle connections are dropped after 0.3 s.
 usage: backend.py DIR SANDBOX:PORT... ; writes DIR/ready when listening."""
 import base64, hashlib, json, os, socket, socketserver, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler
@@ -19,6 +21,12 @@ PATTERN = bytes(range(256)) * 256  # 64 KiB
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        # Port 7070 plays a service that drops idle keep-alive connections quickly.
+        if self.server.name.endswith(":7070"):
+            self.timeout = 0.3
+        super().setup()
 
     def log_message(self, fmt, *args):
         pass
@@ -65,6 +73,13 @@ class Handler(BaseHTTPRequestHandler):
             self.download(int(parse_qs(url.query).get("size", ["0"])[0]))
         elif url.path == "/ws":
             self.websocket()
+        elif url.path == "/bye":
+            self.close_connection = True
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"bye\n")
         elif url.path == "/garbage":
             self.close_connection = True
             self.wfile.write(b"HTTP/1.1 twohundred OK\r\nX: y\r\n\r\n")

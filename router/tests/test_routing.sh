@@ -3,7 +3,7 @@
 # host), forwarded headers, public ports and keep-alive to clients.
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-start_backend box1:8080 box1:9000 box2:8080
+start_backend box1:8080 box1:9000 box2:8080 box1:7070
 start_router
 t11=$(mint box1 8080) t19=$(mint box1 9000) t21=$(mint box2 8080)
 
@@ -66,6 +66,28 @@ check_has "404 from the service passed through" "HTTP/1.1 404 Not Found" "$out"
 check_has "connection kept after a 404" "Re-using existing connection" "$out"
 out=$(c -v "$(url box1 8080 /a)" "$(url box1 8080 /b)" 2>&1)
 check_has "answers of the router keep the connection" "Re-using existing connection" "$out"
+
+say "service closing its side"
+t17=$(mint box1 7070)
+out=$(c -v -H "X-Sbx-Service-Token: $t11" "$(url box1 8080 /bye)" "$(url box1 8080 /headers)" 2>&1)
+check_has "service's Connection: close does not close the client" "Re-using existing connection" "$out"
+check_has "next request served on a new service connection" '"service": "box1:8080"' "$out"
+out=$(timeout 20 python3 -c "
+import socket, time
+s = socket.create_connection(('127.0.0.1', $PORT))
+req = b'GET /headers HTTP/1.1\r\nHost: box1--7070.localhost\r\nX-Sbx-Service-Token: $t17\r\n\r\n'
+def get():
+    s.sendall(req)
+    d = b''
+    while not d.endswith(b'}'):
+        b = s.recv(65536)
+        if not b: break
+        d += b
+    return d.split(b'\r\n')[0].decode()
+first = get()
+time.sleep(1)  # the service drops its idle connection meanwhile
+print(first, get())")
+check "request after the service dropped an idle connection" "HTTP/1.1 200 OK HTTP/1.1 200 OK" "$out"
 
 say "pipelining, and several services on one client connection"
 req="GET /headers HTTP/1.1\r\nHost: box1--8080.localhost\r\nX-Sbx-Service-Token: $t11\r\n\r\n"
