@@ -13,8 +13,6 @@
 
 #include "internal.h"
 
-#define MANIFEST_MAX (MANIFEST_HDR + (size_t)MAX_CHUNKS * REF_SIZE)
-
 static int open_subdir(int dirfd, const char *name, int create)
 {
     if (create && mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
@@ -121,24 +119,66 @@ out:
     return fd;
 }
 
+/* Reads the manifest file: the header first, so that a damaged size field
+ * or an oversized file is refused before anything large is allocated. */
+static int read_manifest_file(struct snapfs_store *s, const char *name, uint8_t **buf,
+                              size_t *len, const char **why)
+{
+    uint8_t hdr[MANIFEST_HDR];
+    struct manifest m;
+    struct stat st;
+    long n;
+    int rc = 0, fd = openat(s->images_fd, name, O_RDONLY | O_CLOEXEC);
+    *buf = NULL;
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    *len = (size_t)st.st_size;
+    rc = pread_full(fd, hdr, *len < MANIFEST_HDR ? *len : MANIFEST_HDR, 0);
+    n = rc == 0 ? manifest_parse(hdr, *len < MANIFEST_HDR ? *len : MANIFEST_HDR, &m, why) : 0;
+    if (rc == 0 && *len < MANIFEST_HDR)
+        rc = -EIO, *why = "truncated header";
+    else if (rc == 0 && n == -1)
+        rc = -EIO;
+    else if (rc == 0 && *len != manifest_size(m.nchunks))
+        rc = -EIO, *why = "file size does not match the chunk count";
+    if (rc == 0 && !(*buf = malloc(*len)))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = pread_full(fd, *buf, *len, 0);
+    if (n > 0)
+        manifest_free(&m);
+out:
+    if (rc < 0) {
+        free(*buf);
+        *buf = NULL;
+    }
+    close(fd);
+    return rc == -ENODATA ? -EIO : rc;
+}
+
 int store_load_manifest(struct snapfs_store *s, const char *name, struct manifest *m,
                         uint8_t digest[HASH_LEN])
 {
     uint8_t *buf;
-    size_t len;
+    size_t len = 0;
     const char *why = "truncated";
-    long n;
+    long n = -1;
     int rc;
     if (!snapfs_name_valid(name)) {
         seterr("bad image name '%s' (use 1-63 of A-Z a-z 0-9 . _ -)", name);
         return -EINVAL;
     }
-    rc = read_file(s->images_fd, name, MANIFEST_MAX, &buf, &len);
-    if (rc < 0) {
+    rc = read_manifest_file(s, name, &buf, &len, &why);
+    if (rc < 0 && rc != -EIO) {
         seterr("image %s: %s", name, rc == -ENOENT ? "no such image" : strerror(-rc));
         return rc;
     }
-    n = manifest_parse(buf, len, m, &why);
+    if (rc == 0)
+        n = manifest_parse(buf, len, m, &why);
     if (n >= 0 && (size_t)n != len) {
         manifest_free(m);
         n = -1, why = "trailing bytes after the chunk table";

@@ -1,12 +1,15 @@
 /* libFuzzer target for the agent protocol's decoder (include/sbx/agent_proto.h): the input
  * is a byte stream as a connection would deliver it. Every frame the parser accepts must
  * lie inside the input; every attribute inside its frame; and re-encoding the attributes
- * must reproduce the payload byte for byte. */
+ * must reproduce the payload byte for byte. Every frame also goes through the agent's EXEC
+ * decoder (argv/env strings, integers) and environment defaults. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sbx/agent_proto.h>
+
+#include "../agent_spawn.h"
 
 static struct agent_msg msg;
 
@@ -41,6 +44,25 @@ static void check_attrs(const struct agent_frame *f)
 	}
 }
 
+static void check_exec(const struct agent_frame *f)
+{
+	static struct agent_user user = { .name = "root", .home = "/root" };
+	static char store[2 * AGENT_MAX_PATH + 1024];
+	struct agent_exec_req q;
+
+	if (agent_exec_req_parse(f, &q) == 0) {
+		if (q.argv[q.argc] != NULL)
+			abort();
+		for (size_t i = 0; i < q.argc; i++)
+			if (strlen(q.argv[i]) > f->len)
+				abort();
+		agent_env_defaults(&q, &user, store, sizeof(store));
+		if (q.envp[q.envc] != NULL)
+			abort();
+	}
+	agent_exec_req_free(&q);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t off = 0;
@@ -54,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if ((size_t)n > size - off || (size_t)n != AGENT_HDR_SIZE + f.len)
 			abort();
 		check_attrs(&f);
+		check_exec(&f);
 		off += (size_t)n;
 	}
 	return 0;
