@@ -88,4 +88,19 @@ out=$(c -H "X-Sbx-Service-Token: $tok" "$(url box1 8080 /headers)")
 check_has "still serving after random bytes" '"service": "box1:8080"' "$out"
 kill -0 "$ROUTER_PID" && echo "ok   router alive" || fail "router died"
 
+say "connection limit"
+stop_router
+start_router --max-conns 2
+out=$(raw "
+a = socket.create_connection(('127.0.0.1', $PORT))  # s is the first
+b = socket.create_connection(('127.0.0.1', $PORT))
+b.settimeout(5)
+third = b.recv(10)  # over the limit: closed at once
+a.close(); b.close(); time.sleep(0.3)
+t = socket.create_connection(('127.0.0.1', $PORT))
+t.sendall(b'GET /headers HTTP/1.1\r\nHost: box1--8080.localhost\r\nX-Sbx-Service-Token: ' + tok.encode() + b'\r\nConnection: close\r\n\r\n')
+t.settimeout(10)
+print(third == b'', t.recv(100).split(b'\r\n')[0].decode())")
+check "third connection refused, served again once below the limit" "True HTTP/1.1 200 OK" "$out"
+
 finish
