@@ -1,0 +1,39 @@
+/* sbx-init's PID-1 duties: file systems, flags, facts about the guest. */
+#ifndef SBX_INIT_INIT_H
+#define SBX_INIT_INIT_H
+
+#include <stddef.h>
+
+struct init_flags {
+    int poweroff;   /* sbx.poweroff */
+    int panic;      /* sbx.panic */
+};
+
+/* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run (creating the
+ * directories). Goes on past a failure; returns -1 with the first failure in err. */
+int init_mount_all(char *err, size_t errlen);
+
+/* Makes fds 0, 1 and 2 /dev/console when the kernel could not (no /dev/console
+ * in the initramfs); call after init_mount_all. */
+void init_open_console(void);
+
+/* Loads the modules listed in list (one path per line), in order; a missing
+ * list is fine. Goes on past a failure; returns -1 with the first failure in err. */
+int init_load_modules(const char *list, char *err, size_t errlen);
+
+/* Unmounts what init_mount_all mounted (best effort), after a sync. */
+void init_unmount_all(void);
+
+/* Parses the sbx.* flags of a kernel command line. */
+void init_parse_flags(const char *cmdline, struct init_flags *flags);
+
+/* Reads /proc/cmdline and parses it. */
+void init_read_flags(struct init_flags *flags);
+
+/* Kernel uptime in seconds (from /proc/uptime), or -1. */
+double init_uptime(void);
+
+/* Number of online CPUs (from /sys/devices/system/cpu/online), or -1. */
+int init_online_cpus(void);
+
+#endif

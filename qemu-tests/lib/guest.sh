@@ -1,0 +1,45 @@
+# Helpers for qemu-tests that boot L2 guests with sbx-vmm (sourced inside L1).
+VMM=$SBX_BUILD/bin/sbx-vmm
+KERNEL=${KERNEL:-$SBX_BUILD/images/vmlinuz}
+INITRD=${INITRD:-$SBX_BUILD/images/initrd.cpio.gz}
+BASE_CMDLINE="console=ttyS0 reboot=k panic=-1 pci=off nomodeset i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd tsc=reliable no_timer_check quiet"
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-150}
+
+# boot_guest VCPUS EXTRA_CMDLINE [sbx-vmm options...]: runs one guest to the end;
+# sets guest_rc, console log in $SBX_OUT/console-N.log.
+guest_n=0
+boot_guest() {
+    local vcpus=$1 extra=$2
+    shift 2
+    guest_n=$((guest_n + 1))
+    console=$SBX_OUT/console-$guest_n.log
+    local start=$(date +%s.%N)
+    set +e
+    timeout -k 5 "$GUEST_TIMEOUT" "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem 256 \
+        --vcpus "$vcpus" --cmdline "$BASE_CMDLINE $extra" --console "$console" "$@" \
+        > "$SBX_OUT/vmm-$guest_n.log" 2>&1 < /dev/null
+    guest_rc=$?
+    set -e
+    local end=$(date +%s.%N)
+    echo "guest $guest_n: sbx-vmm exit $guest_rc after $(echo "$end - $start" | bc)s wall"
+    cat "$SBX_OUT/vmm-$guest_n.log"
+}
+
+expect_exit() {
+    if [[ $guest_rc -ne $1 ]]; then
+        echo "FAIL: sbx-vmm exited $guest_rc, expected $1"; tail -n 40 "$console"; exit 1
+    fi
+}
+
+expect_console() {
+    if ! grep -q "$1" "$console"; then
+        echo "FAIL: console has no line matching '$1'"; tail -n 40 "$console"; exit 1
+    fi
+    grep "$1" "$console"
+}
+
+expect_vmm_log() {
+    if ! grep -q "$1" "$SBX_OUT/vmm-$guest_n.log"; then
+        echo "FAIL: sbx-vmm said nothing matching '$1'"; exit 1
+    fi
+}

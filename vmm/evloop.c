@@ -1,0 +1,211 @@
+/* epoll event loop; see evloop.h for the contract.
+ *
+ * Registrations live in a small table indexed by fd. Cross-thread calls go
+ * through a mutex-protected list and an eventfd that wakes epoll_wait. */
+#include "evloop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct evloop_watch {
+    evloop_cb cb;
+    void *opaque;
+    int fd;
+    unsigned generation;  /* bumped on delete so stale events are dropped */
+};
+
+struct evloop_call {
+    void (*fn)(void *);
+    void *opaque;
+    struct evloop_call *next;
+};
+
+struct evloop {
+    int epfd, wakefd;
+    struct evloop_watch *watches;
+    int nr_watches;       /* table size: valid fds are < nr_watches */
+    pthread_mutex_t lock; /* protects calls */
+    struct evloop_call *calls, **calls_tail;
+    volatile int stopped, code;
+};
+
+struct evloop *evloop_new(void)
+{
+    struct evloop *loop = calloc(1, sizeof(*loop));
+
+    if (!loop)
+        return NULL;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pthread_mutex_init(&loop->lock, NULL);
+    loop->calls_tail = &loop->calls;
+    if (loop->epfd < 0 || loop->wakefd < 0)
+        goto fail;
+    struct epoll_event ev = { .events = EPOLLIN, .data.fd = -1 };
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->wakefd, &ev) < 0)
+        goto fail;
+    return loop;
+fail:
+    evloop_free(loop);
+    return NULL;
+}
+
+void evloop_free(struct evloop *loop)
+{
+    if (!loop)
+        return;
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    while (loop->calls) {
+        struct evloop_call *c = loop->calls;
+        loop->calls = c->next;
+        free(c);
+    }
+    free(loop->watches);
+    free(loop);
+}
+
+static int evloop_grow(struct evloop *loop, int fd)
+{
+    if (fd < loop->nr_watches)
+        return 0;
+    int n = fd + 64;
+    struct evloop_watch *w = realloc(loop->watches, n * sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    for (int i = loop->nr_watches; i < n; i++)
+        w[i] = (struct evloop_watch){ .fd = -1 };
+    loop->watches = w;
+    loop->nr_watches = n;
+    return 0;
+}
+
+int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_cb cb, void *opaque)
+{
+    if (fd < 0 || !cb)
+        return -EINVAL;
+    int rc = evloop_grow(loop, fd);
+    if (rc < 0)
+        return rc;
+    struct evloop_watch *w = &loop->watches[fd];
+    if (w->fd >= 0)
+        return -EEXIST;
+    struct epoll_event ev = { .events = events, .data.fd = fd };
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    w->cb = cb;
+    w->opaque = opaque;
+    w->fd = fd;
+    return 0;
+}
+
+int evloop_mod(struct evloop *loop, int fd, uint32_t events)
+{
+    if (fd < 0 || fd >= loop->nr_watches || loop->watches[fd].fd < 0)
+        return -ENOENT;
+    struct epoll_event ev = { .events = events, .data.fd = fd };
+    return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int evloop_del(struct evloop *loop, int fd)
+{
+    if (fd < 0 || fd >= loop->nr_watches || loop->watches[fd].fd < 0)
+        return -ENOENT;
+    struct evloop_watch *w = &loop->watches[fd];
+    w->fd = -1;
+    w->cb = NULL;
+    w->generation++;
+    return epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL) < 0 ? -errno : 0;
+}
+
+static void evloop_wake(struct evloop *loop)
+{
+    uint64_t one = 1;
+    ssize_t n = write(loop->wakefd, &one, sizeof(one));
+    (void)n; /* EAGAIN: the counter is already non-zero, the loop will wake */
+}
+
+int evloop_call(struct evloop *loop, void (*fn)(void *), void *opaque)
+{
+    struct evloop_call *c = malloc(sizeof(*c));
+
+    if (!c)
+        return -ENOMEM;
+    *c = (struct evloop_call){ .fn = fn, .opaque = opaque };
+    pthread_mutex_lock(&loop->lock);
+    *loop->calls_tail = c;
+    loop->calls_tail = &c->next;
+    pthread_mutex_unlock(&loop->lock);
+    evloop_wake(loop);
+    return 0;
+}
+
+static void evloop_run_calls(struct evloop *loop)
+{
+    uint64_t count;
+    ssize_t n = read(loop->wakefd, &count, sizeof(count));
+    (void)n;
+    pthread_mutex_lock(&loop->lock);
+    struct evloop_call *c = loop->calls;
+    loop->calls = NULL;
+    loop->calls_tail = &loop->calls;
+    pthread_mutex_unlock(&loop->lock);
+    while (c) {
+        struct evloop_call *next = c->next;
+        c->fn(c->opaque);
+        free(c);
+        c = next;
+    }
+}
+
+static void evloop_dispatch(struct evloop *loop, const struct epoll_event *evs, int n)
+{
+    unsigned gens[n];
+
+    /* Snapshot generations so a callback that deletes (and maybe re-adds) another
+     * fd in this batch does not get that fd's stale event delivered. */
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        gens[i] = fd >= 0 ? loop->watches[fd].generation : 0;
+    }
+    for (int i = 0; i < n && !loop->stopped; i++) {
+        int fd = evs[i].data.fd;
+        if (fd < 0) {
+            evloop_run_calls(loop);
+            continue;
+        }
+        struct evloop_watch *w = &loop->watches[fd];
+        if (w->fd < 0 || w->generation != gens[i])
+            continue;
+        w->cb(w->opaque, fd, evs[i].events);
+    }
+}
+
+int evloop_run(struct evloop *loop)
+{
+    struct epoll_event evs[64];
+
+    while (!loop->stopped) {
+        int n = epoll_wait(loop->epfd, evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        evloop_dispatch(loop, evs, n);
+    }
+    return loop->code;
+}
+
+void evloop_stop(struct evloop *loop, int code)
+{
+    loop->code = code;
+    loop->stopped = 1;
+    evloop_wake(loop);
+}
