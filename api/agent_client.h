@@ -85,6 +85,9 @@ struct agent_exec_event {
 /* Waits for the next output chunk or the exit of the attached command. */
 int agent_client_exec_next(struct agent_client *c, struct agent_exec_event *ev);
 
+/* Blocks while the command is not reading its stdin (backpressure). As with any pipe,
+ * a caller that sends much input to a command that also writes much output must read
+ * the output meanwhile (poll c->fd), or both sides wait on each other. */
 int agent_client_exec_stdin(struct agent_client *c, uint32_t cmd_id, const void *p, size_t n);
 int agent_client_exec_stdin_eof(struct agent_client *c, uint32_t cmd_id);
 /* Sends sig to the command's process group (SIGKILL kills it). */

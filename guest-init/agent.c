@@ -333,7 +333,8 @@ static int conn_takes_frames(const struct agent_conn *c)
 {
 	if (c->dead || c->closing || agent_conn_room(c) < AGENT_REPLY_ROOM)
 		return 0;
-	if (c->state == AGENT_C_FREAD || c->state == AGENT_C_LIST || c->state == AGENT_C_TUNNEL)
+	if (c->state == AGENT_C_FREAD || c->state == AGENT_C_LIST || c->state == AGENT_C_TUNNEL ||
+	    c->state == AGENT_C_TUNNEL_CONNECTING)
 		return 0;
 	if (c->state == AGENT_C_EXEC && !agent_exec_accepts_input(c))
 		return 0;
@@ -366,7 +367,8 @@ static int conn_parse(struct agent_conn *c)
 		return count;
 	memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 	c->rlen -= off;
-	if (c->read_eof && c->rlen && !c->closing && c->state != AGENT_C_TUNNEL)
+	if (c->read_eof && c->rlen && !c->closing && c->state != AGENT_C_TUNNEL &&
+	    c->state != AGENT_C_TUNNEL_CONNECTING && agent_frame_parse(c->rbuf, c->rlen, &f) == -2)
 		agent_conn_fail(c, EPROTO, "connection closed inside a frame (%zu bytes left)", c->rlen);
 	return count;
 }

@@ -44,6 +44,7 @@ enum agent_conn_state {
 	AGENT_C_FWRITE,
 	AGENT_C_FWRITE_FAILED, /* swallowing DATA until DATA_END after an error reply */
 	AGENT_C_LIST,
+	AGENT_C_TUNNEL_CONNECTING, /* TUNNEL's connect() in progress: no frames read */
 	AGENT_C_TUNNEL,
 };
 

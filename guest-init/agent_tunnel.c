@@ -38,6 +38,22 @@ static int tun_want(struct agent_loop *loop, struct agent_watch *w, int *registe
 	return 0;
 }
 
+/* The connect finished well: answer OK; from now on the connection is raw. */
+static void tunnel_established(struct agent_conn *c)
+{
+	agent_conn_ok(c);
+	c->state = AGENT_C_TUNNEL;
+	c->conn_reg = 1;
+	c->peer_eof = c->peer_wr_shut = c->conn_wr_shut = 0;
+}
+
+static void tunnel_failed(struct agent_conn *c, int err)
+{
+	agent_conn_error(c, err, "tunnel: connect: %s", strerror(err));
+	agent_tunnel_cleanup(c);
+	c->state = AGENT_C_IDLE;
+}
+
 void agent_tunnel_open(struct agent_conn *c, const struct agent_req *r)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -48,26 +64,46 @@ void agent_tunnel_open(struct agent_conn *c, const struct agent_req *r)
 		return;
 	}
 	sa.sin_port = htons((uint16_t)r->port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	/* Loopback connects complete (or fail) at once, so a blocking connect is fine. */
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int err = errno;
-
-		if (fd >= 0)
-			close(fd);
-		agent_conn_error(c, err, "tunnel to port %u: %s", r->port, strerror(err));
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		agent_conn_error(c, errno, "tunnel: socket: %s", strerror(errno));
 		return;
 	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	c->peer.fd = fd;
 	c->peer.kind = AGENT_W_TUNNEL;
 	c->peer.owner = c;
 	c->peer.events = 0;
 	c->peer_reg = 0;
-	c->conn_reg = 1;
-	c->peer_eof = c->peer_wr_shut = c->conn_wr_shut = 0;
-	agent_conn_ok(c);
-	c->state = AGENT_C_TUNNEL;
+	/* Non-blocking: a listener with a full backlog must not stall the agent. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		tunnel_established(c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		tunnel_failed(c, errno);
+		return;
+	}
+	c->state = AGENT_C_TUNNEL_CONNECTING;
+	if (tun_want(c->loop, &c->peer, &c->peer_reg, EPOLLOUT) < 0)
+		tunnel_failed(c, EIO);
+}
+
+/* The connect completed, one way or the other. */
+static void tunnel_connected(struct agent_conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->peer.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		tunnel_failed(c, err);
+		agent_conn_kick(c);
+		return;
+	}
+	tun_want(c->loop, &c->peer, &c->peer_reg, 0);
+	tunnel_established(c);
+	agent_tunnel_conn_io(c, 0);
 }
 
 void agent_tunnel_cleanup(struct agent_conn *c)
@@ -162,5 +198,9 @@ void agent_tunnel_conn_io(struct agent_conn *c, uint32_t events)
 
 void agent_tunnel_peer_io(struct agent_conn *c, uint32_t events)
 {
+	if (c->state == AGENT_C_TUNNEL_CONNECTING) {
+		tunnel_connected(c);
+		return;
+	}
 	agent_tunnel_conn_io(c, events);
 }
