@@ -61,6 +61,20 @@ static bool bearer_token(struct http_span v, struct http_span *tok)
     return true;
 }
 
+/* Checks every service cookie of a Cookie header. */
+static enum auth_result check_cookies(const struct svc_token_key *key, struct http_span header,
+                                      const struct route_target *t, int64_t now,
+                                      struct auth_cache *cache, enum auth_result so_far)
+{
+    size_t pos = 0;
+    struct http_span tok;
+    while (route_cookie_find(header, ROUTE_COOKIE, &pos, &tok)) {
+        enum auth_result r = check_one(key, tok, t, now, cache);
+        so_far = so_far == AUTH_NONE ? r : better(so_far, r);
+    }
+    return so_far;
+}
+
 struct auth_outcome auth_check(const struct svc_token_key *key, const struct http_msg *req,
                                const struct route_target *t, int64_t now, struct auth_cache *cache)
 {
@@ -74,12 +88,12 @@ struct auth_outcome auth_check(const struct svc_token_key *key, const struct htt
         } else if (http_span_ieq(h->name, "Authorization") && bearer_token(h->value, &tok)) {
             r = check_one(key, tok, t, now, cache);
             /* Only strip the header when it is ours; the service may use bearer tokens too. */
-            if (r != AUTH_INVALID)
-                out.bearer_is_token = true;
-            else
+            if (r == AUTH_INVALID)
                 continue;
-        } else if (http_span_ieq(h->name, "Cookie") && route_cookie_find(h->value, ROUTE_COOKIE, &tok)) {
-            r = check_one(key, tok, t, now, cache);
+            out.bearer_is_token = true;
+        } else if (http_span_ieq(h->name, "Cookie")) {
+            out.result = check_cookies(key, h->value, t, now, cache, out.result);
+            continue;
         } else {
             continue;
         }

@@ -191,16 +191,21 @@ static bool name_is(struct http_span s, const char *name)
     return s.len == strlen(name) && memcmp(s.p, name, s.len) == 0;
 }
 
-bool route_cookie_find(struct http_span header, const char *name, struct http_span *value)
+bool route_cookie_find(struct http_span header, const char *name, size_t *pos,
+                       struct http_span *value)
 {
-    const char *p = header.p, *end = header.p + header.len;
+    if (*pos > header.len)
+        return false;
+    const char *p = header.p + *pos, *end = header.p + header.len;
     struct cookie_pair c;
     while (cookie_next(&p, end, &c)) {
         if (name_is(c.name, name)) {
             *value = c.value;
+            *pos = (size_t)(p - header.p);
             return true;
         }
     }
+    *pos = header.len + 1;
     return false;
 }
 

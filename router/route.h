@@ -34,8 +34,12 @@ long route_query_param(struct http_span url, const char *name, char *out, size_t
  * ("/..." but not "//" or "/\"), printable ASCII only, no spaces. */
 bool route_next_ok(const char *next, size_t len);
 
-/* Finds cookie `name` in a Cookie header value. Returns true and sets *value if there. */
-bool route_cookie_find(struct http_span header, const char *name, struct http_span *value);
+/* Finds cookie `name` in a Cookie header value from offset *pos on (start with 0).
+ * Returns true, sets *value and moves *pos past it; false when there is no more. A
+ * header may hold the name several times (e.g. cookies of a parent domain): call
+ * again to see each. */
+bool route_cookie_find(struct http_span header, const char *name, size_t *pos,
+                       struct http_span *value);
 
 /* Writes the Cookie header value minus every cookie called `name` to out (not NUL
  * terminated), pairs joined by "; ". Returns the length written; pairs that would not

@@ -31,8 +31,12 @@ static void poke_headers(const struct http_msg *m)
         const struct http_header *h = &m->headers[i];
         struct http_span v;
         char out[2 * HTTP_MSG_HEAD_MAX];
-        if (http_span_ieq(h->name, "Cookie") && route_cookie_find(h->value, ROUTE_COOKIE, &v))
-            (void)route_cookie_strip(h->value, ROUTE_COOKIE, out, sizeof(out));
+        size_t pos = 0;
+        if (!http_span_ieq(h->name, "Cookie"))
+            continue;
+        while (route_cookie_find(h->value, ROUTE_COOKIE, &pos, &v))
+            ;
+        (void)route_cookie_strip(h->value, ROUTE_COOKIE, out, sizeof(out));
     }
     static struct auth_cache cache;
     (void)auth_check(&key, m, &t, 1800000000, &cache);

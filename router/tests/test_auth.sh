@@ -30,6 +30,8 @@ out=$(c -i -H "X-Sbx-Service-Token: $alien" "$(url box1 8080 /)")
 check_has "token signed by another key: 401" "Invalid service token" "$out"
 retarget=$(echo "$tok" | sed 's/\.8080\./.9000./')
 check "port edited in a token: 401" 401 "$(code -H "X-Sbx-Service-Token: $retarget" "$(url box1 9000 /)")"
+check "good cookie after a tossed one for another sandbox" 200 \
+    "$(code -H "Cookie: sbx_svc=$(mint box2 8080); sbx_svc=$tok" "$(url box1 8080 /headers)")"
 check "one good token among bad ones" 200 \
     "$(code -H "X-Sbx-Service-Token: $forged" -b "sbx_svc=$tok" "$(url box1 8080 /headers)")"
 
