@@ -28,7 +28,7 @@ static const struct bus_range *bus_find(const struct bus *bus, uint64_t addr, un
 {
     for (unsigned i = 0; i < bus->nr_ranges; i++) {
         const struct bus_range *r = &bus->ranges[i];
-        if (addr >= r->base && addr - r->base + len <= r->len)
+        if (addr >= r->base && len <= r->len && addr - r->base <= r->len - len)
             return r;
     }
     return NULL;
