@@ -25,7 +25,8 @@ static enum auth_result better(enum auth_result a, enum auth_result b)
 static bool cache_hit(const struct auth_cache *cache, struct http_span tok,
                       const struct route_target *t, int64_t now)
 {
-    return cache && cache->len && cache->len == tok.len && memcmp(cache->token, tok.p, tok.len) == 0 &&
+    return cache && cache->len && cache->len == tok.len &&
+           memcmp(cache->token, tok.p, tok.len) == 0 &&
            now < cache->expires && cache->target.port == t->port &&
            strcmp(cache->target.sandbox, t->sandbox) == 0;
 }
@@ -37,7 +38,8 @@ static enum auth_result check_one(const struct svc_token_key *key, struct http_s
     if (cache_hit(cache, tok, t, now))
         return AUTH_OK;
     int64_t expires = 0;
-    enum svc_token_verdict v = svc_token_verify(key, tok.p, tok.len, t->sandbox, t->port, now, &expires);
+    enum svc_token_verdict v =
+        svc_token_verify(key, tok.p, tok.len, t->sandbox, t->port, now, &expires);
     if (v == SVC_TOKEN_OK && cache && tok.len <= sizeof(cache->token)) {
         memcpy(cache->token, tok.p, tok.len);
         cache->len = tok.len;

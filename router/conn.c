@@ -257,7 +257,8 @@ static void bootstrap(struct conn *c)
     char text[BOOTSTRAP_MAX + SVC_TOKEN_MAX_LEN + 512];
     int len = answer_bootstrap(text, sizeof(text), next, token, expires - now,
                                c->env->cfg->tls != NULL, can_keep(c));
-    log_info("%s %s--%u: browser bootstrap, cookie set", c->peer, c->target.sandbox, c->target.port);
+    log_info("%s %s--%u: browser bootstrap, cookie set", c->peer, c->target.sandbox,
+             c->target.port);
     queue_answer(c, text, len, can_keep(c));
 }
 
@@ -476,8 +477,10 @@ static void backend_failed(struct conn *c, enum answer_kind kind)
 
 static void response_done(struct conn *c, bool keep)
 {
-    bool reuse = keep && c->req == REQ_SENT && http_msg_keep_alive(&c->respm) &&
-                 !http_msg_until_close(&c->respm) && c->bin.len == 0 && c->c2b.len == 0;
+    /* An HTTP/1.0 request reaches the service without keep-alive: it will close. */
+    bool reuse = keep && c->req == REQ_SENT && !c->client_http10 &&
+                 http_msg_keep_alive(&c->respm) && !http_msg_until_close(&c->respm) &&
+                 c->bin.len == 0 && c->c2b.len == 0;
     if (!reuse)
         close_backend(c);
     c->resp = RESP_NONE;

@@ -39,7 +39,9 @@ static int serve(const struct router_opts *o, const struct svc_token_key *key)
         ops->close(ctx);
         return 1;
     }
-    struct proxy_config cfg = {.opts = o, .backend = ops, .backend_ctx = ctx, .key = key, .tls = tls};
+    struct proxy_config cfg = {
+        .opts = o, .backend = ops, .backend_ctx = ctx, .key = key, .tls = tls,
+    };
     int rc = proxy_run(&cfg);
     SSL_CTX_free(tls);
     ops->close(ctx);

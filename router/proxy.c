@@ -102,8 +102,9 @@ static int open_listener(const char *spec)
 
 static void peer_name(const struct sockaddr_storage *ss, char *out, size_t size)
 {
-    const void *addr = ss->ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)ss)->sin6_addr
-                                                 : (const void *)&((struct sockaddr_in *)ss)->sin_addr;
+    const void *addr = ss->ss_family == AF_INET6
+                           ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                           : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
     if (!inet_ntop(ss->ss_family, addr, out, (socklen_t)size))
         snprintf(out, size, "unknown");
 }

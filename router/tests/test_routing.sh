@@ -67,6 +67,14 @@ check_has "connection kept after a 404" "Re-using existing connection" "$out"
 out=$(c -v "$(url box1 8080 /a)" "$(url box1 8080 /b)" 2>&1)
 check_has "answers of the router keep the connection" "Re-using existing connection" "$out"
 
+out=$(c --http1.0 -v -H "X-Sbx-Service-Token: $t11" "$(url box1 8080 /style.css)" 2>&1)
+check_has "HTTP/1.0 client told the connection closes" "< Connection: close" "$out"
+out=$(c --http1.0 -v -H "Connection: keep-alive" -H "X-Sbx-Service-Token: $t11" \
+    "$(url box1 8080 /style.css)" "$(url box1 8080 /headers)" 2>&1)
+check_has "HTTP/1.0 keep-alive client kept" "Re-using existing connection" "$out"
+check_has "and told so" "< Connection: keep-alive" "$out"
+check_has "second HTTP/1.0 request served" '"service": "box1:8080"' "$out"
+
 say "service closing its side"
 t17=$(mint box1 7070)
 out=$(c -v -H "X-Sbx-Service-Token: $t11" "$(url box1 8080 /bye)" "$(url box1 8080 /headers)" 2>&1)
