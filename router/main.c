@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "backend.h"
@@ -62,5 +63,8 @@ int main(int argc, char **argv)
                 rc == -EINVAL ? "want 32 to 1024 bytes" : strerror(-rc));
         return 1;
     }
+    struct stat st;
+    if (stat(o.key_file, &st) == 0 && (st.st_mode & 077))
+        log_warn("--key-file %s is readable by others than its owner (chmod 600)", o.key_file);
     return o.command == CMD_MINT_TOKEN ? mint(&o, &key) : serve(&o, &key);
 }

@@ -16,6 +16,7 @@ FAILS=0
 BACKEND_PID= ROUTER_PID= PORT=
 DOMAIN=${DOMAIN:-localhost} SCHEME=${SCHEME:-http}
 head -c 32 /dev/urandom > "$KEY"
+chmod 600 "$KEY"
 mkdir -p "$BOXES"
 trap cleanup EXIT
 

@@ -24,7 +24,7 @@ check_has "wrong port says so" "Token is for another service" "$out"
 forged=${tok%?}A; [[ $forged == "$tok" ]] && forged=${tok%?}B
 check "forged signature: 401" 401 "$(code -H "X-Sbx-Service-Token: $forged" "$(url box1 8080 /)")"
 check "garbage token: 401" 401 "$(code -H "X-Sbx-Service-Token: hello" "$(url box1 8080 /)")"
-other_key=$WORK/other-key; head -c 32 /dev/urandom > "$other_key"
+other_key=$WORK/other-key; head -c 32 /dev/urandom > "$other_key"; chmod 600 "$other_key"
 alien=$("$BUILD/bin/sbx-router" mint-token --key-file "$other_key" --sandbox box1 --port 8080)
 out=$(c -i -H "X-Sbx-Service-Token: $alien" "$(url box1 8080 /)")
 check_has "token signed by another key: 401" "Invalid service token" "$out"
@@ -34,6 +34,12 @@ check "good cookie after a tossed one for another sandbox" 200 \
     "$(code -H "Cookie: sbx_svc=$(mint box2 8080); sbx_svc=$tok" "$(url box1 8080 /headers)")"
 check "one good token among bad ones" 200 \
     "$(code -H "X-Sbx-Service-Token: $forged" -b "sbx_svc=$tok" "$(url box1 8080 /headers)")"
+
+head -c 5000000 /dev/zero > "$WORK/big"
+check "5 MB upload without token: 401, body skipped" 401 \
+    "$(code --data-binary @"$WORK/big" "$(url box1 8080 /upload)")"
+check "same without Expect: 100-continue" 401 \
+    "$(code -H "Expect:" --data-binary @"$WORK/big" "$(url box1 8080 /upload)")"
 
 say "expiry"
 past=$(mint box1 8080 --expires-at $(( $(date +%s) - 5 )))
