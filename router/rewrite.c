@@ -69,7 +69,6 @@ static void put_cookie_without_ours(struct out *o, const struct http_header *h)
         o->overflow = true;
         return;
     }
-    char *start = o->p + o->len;
     size_t mark = o->len;
     puts_(o, "Cookie: ");
     size_t n = route_cookie_strip(h->value, ROUTE_COOKIE, o->p + o->len, o->cap - o->len);
@@ -77,7 +76,6 @@ static void put_cookie_without_ours(struct out *o, const struct http_header *h)
         o->len = mark;
         return;
     }
-    (void)start;
     o->len += n;
     put(o, "\r\n", 2);
 }
