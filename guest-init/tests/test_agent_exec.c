@@ -54,6 +54,16 @@ static void test_options(struct test_agent *a)
 		snprintf(want, sizeof(want), "%u\n%s\n", (unsigned)pw->pw_uid, pw->pw_dir);
 		CHECK(!strcmp(run.out, want));
 	}
+	if (getuid() == 0 && !getpwuid(54321)) { /* a uid with no passwd entry */
+		o.argv = ARGV("sh", "-c", "id -u; id -g; echo $HOME");
+		o.envp = NULL;
+		o.cwd = "/";
+		o.user = "54321";
+		memset(&run, 0, sizeof(run));
+		CHECK_RC(&c, agent_client_exec(&c, &o, &id));
+		CHECK_RC(&c, test_collect(&c, &run));
+		CHECK(!strcmp(run.out, "54321\n54321\n/\n"));
+	}
 	/* errors are replies; the connection stays usable */
 	o.user = NULL;
 	o.argv = ARGV("/nonexistent/program");
