@@ -184,6 +184,19 @@ int main(void)
 		 via_bridge) == 128 + 9);
 	CHECK(sh(out, sizeof(out), "%s exec -- /nonexistent 2>&1", via_unix) == 1 &&
 	      strstr(out, "No such file"));
+	/* attach replays a finished command's output and status */
+	CHECK(sh(out, sizeof(out), "%s exec --no-stdin -- sh -c 'echo one; exit 4' 2>&1 >/dev/null",
+		 via_unix) == 4);
+	{
+		char *p = strstr(out, "command id ");
+		unsigned id;
+
+		CHECK(p && sscanf(p, "command id %u", &id) == 1);
+		CHECK(sh(out, sizeof(out), "%s attach %u 2>/dev/null", via_bridge, id) == 4 &&
+		      !strcmp(out, "one\n"));
+		CHECK(sh(out, sizeof(out), "%s attach %u 2 2>/dev/null", via_bridge, id) == 4 &&
+		      !strcmp(out, "e\n"));
+	}
 	/* a port the bridge refuses */
 	CHECK(sh(out, sizeof(out), "%s --vsock-uds %s --port 53 ping 2>&1", ctl, bridge_sock) == 1);
 
