@@ -58,8 +58,8 @@ void agent_file_read(struct agent_conn *c, const struct agent_req *r)
 		err = errno;
 	else if (S_ISDIR(st.st_mode))
 		err = EISDIR;
-	else if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
-		err = EINVAL;
+	else if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		err = EINVAL; /* FIFOs, sockets, ttys could block the loop */
 	if (err) {
 		close(fd);
 		agent_conn_error(c, err, "read %s: %s", r->path, strerror(err));

@@ -185,6 +185,7 @@ static void test_small(struct agent_client *c, const char *dir)
 	snprintf(q, sizeof(q), "%s/fifo", dir);
 	CHECK(mkfifo(q, 0600) == 0);
 	CHECK(agent_client_get(c, q, mem_sink, &out, NULL) == -EINVAL); /* never blocks the agent */
+	CHECK(agent_client_get(c, "/dev/zero", mem_sink, &out, NULL) == -EINVAL);
 	in.pos = 0;
 	CHECK(agent_client_put(c, q, -1, mem_source, &in, NULL) == -ENXIO); /* no reader */
 	CHECK_RC(c, agent_client_remove(c, q, 0));
