@@ -1,5 +1,6 @@
 /* HTTP/1.x message framing over http-parser (see http_msg.h). */
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -104,7 +105,10 @@ static bool parser_ok(const http_parser *p)
 long http_msg_head(struct http_msg *m, enum http_parser_type type, bool skip_body,
                    const char *buf, size_t len)
 {
-    memset(m, 0, sizeof(*m));
+    /* Everything but the header array, which n_headers bounds (a head per request). */
+    memset(m, 0, offsetof(struct http_msg, headers));
+    m->n_headers = m->head_len = 0;
+    m->skip_body = false;
     http_parser_init(&m->parser, type);
     m->parser.data = m;
     m->skip_body = skip_body;
