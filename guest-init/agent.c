@@ -73,9 +73,10 @@ void agent_watch_drop(struct agent_loop *loop, struct agent_watch *w)
 
 /* ---- sending ---- */
 
+/* Space for new frames once what was sent is compacted away (agent_conn_send does). */
 size_t agent_conn_room(const struct agent_conn *c)
 {
-	return AGENT_WBUF_CAP - c->wlen;
+	return AGENT_WBUF_CAP - (c->wlen - c->woff);
 }
 
 static void conn_compact(struct agent_conn *c)
