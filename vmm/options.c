@@ -94,7 +94,7 @@ int vmm_options_parse(struct vmm_options *o, int argc, char **argv, char *err, s
     int c;
 
     *o = (struct vmm_options){ .console = "stdio", .mem_mib = 256, .vcpus = 1 };
-    optind = 1;
+    optind = 0;  /* 0, not 1: glibc then also forgets the previous argv's state */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
         int rc = apply_option(o, c, optarg, err, errlen);
