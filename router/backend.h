@@ -20,11 +20,16 @@ struct backend_ops {
     int (*sandbox_exists)(void *ctx, const char *sandbox);
     /* 1 if the port is public (no token needed), 0 if not. */
     int (*port_public)(void *ctx, const char *sandbox, unsigned port);
-    /* Starts a connection; returns a non-blocking CLOEXEC fd or -errno. */
-    int (*connect)(void *ctx, const char *sandbox, unsigned port);
+    /* Starts a connection; returns a non-blocking CLOEXEC fd or -errno. *state (NULL
+     * before the call) may be set to whatever the backend keeps per connection, such
+     * as how far a tunnel request got; it is passed to finish() and release(). */
+    int (*connect)(void *ctx, const char *sandbox, unsigned port, void **state);
     /* Continues a connection: 0 ready, -EINPROGRESS wait for `*want_write` (1) or
-     * readability (0), any other -errno failed (-ECONNREFUSED, -ENOENT: nothing listens). */
-    int (*finish)(void *ctx, int fd, bool *want_write);
+     * readability (0), any other -errno failed (-ECONNREFUSED, -ENOENT: nothing listens).
+     * It must not read past its own handshake: what follows belongs to the service. */
+    int (*finish)(void *ctx, int fd, void *state, bool *want_write);
+    /* Frees *state when the proxy closes the fd (NULL for backends without state). */
+    void (*release)(void *ctx, void *state);
 };
 
 /* Looks up a backend by name; NULL if there is none. */

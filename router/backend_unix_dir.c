@@ -64,8 +64,9 @@ static int ud_port_public(void *ctx, const char *sandbox, unsigned port)
     return faccessat(u->dir_fd, name, F_OK, 0) == 0;
 }
 
-static int ud_connect(void *ctx, const char *sandbox, unsigned port)
+static int ud_connect(void *ctx, const char *sandbox, unsigned port, void **state)
 {
+    (void)state; /* a plain connect needs no per-connection state */
     struct unix_dir *u = ctx;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s/%u.sock", u->path, sandbox, port);
@@ -82,9 +83,10 @@ static int ud_connect(void *ctx, const char *sandbox, unsigned port)
     return fd;
 }
 
-static int ud_finish(void *ctx, int fd, bool *want_write)
+static int ud_finish(void *ctx, int fd, void *state, bool *want_write)
 {
     (void)ctx;
+    (void)state;
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)

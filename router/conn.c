@@ -50,6 +50,7 @@ struct conn {
     bool in_again;
     struct relay_env *env;
     int cfd, bfd;
+    void *bk_priv; /* the backend's own, per service connection */
     SSL *ssl;
     bool handshaking, hs_want_write;
     bool read_wants_write, write_wants_read; /* TLS */
@@ -167,6 +168,10 @@ static ssize_t client_send(struct conn *c, const char *p, size_t n)
 
 static void close_backend(struct conn *c)
 {
+    const struct proxy_config *cfg = c->env->cfg;
+    if (c->bk_priv && cfg->backend->release)
+        cfg->backend->release(cfg->backend_ctx, c->bk_priv);
+    c->bk_priv = NULL;
     if (c->bfd >= 0)
         close(c->bfd); /* also leaves the epoll set */
     c->bfd = -1;
@@ -270,13 +275,15 @@ static int backend_prepare(struct conn *c, const struct route_target *t)
         strcmp(c->bk_target.sandbox, t->sandbox) == 0 && c->bk_target.port == t->port)
         return 0;
     close_backend(c);
-    int fd = cfg->backend->connect(cfg->backend_ctx, t->sandbox, t->port);
-    if (fd < 0)
+    int fd = cfg->backend->connect(cfg->backend_ctx, t->sandbox, t->port, &c->bk_priv);
+    if (fd < 0) {
+        close_backend(c); /* releases a state set before failing */
         return fd;
+    }
     c->bfd = fd;
     c->bk_target = *t;
     c->bk = BK_CONNECTING;
-    int rc = cfg->backend->finish(cfg->backend_ctx, fd, &c->bk_want_write);
+    int rc = cfg->backend->finish(cfg->backend_ctx, fd, c->bk_priv, &c->bk_want_write);
     if (rc == 0)
         c->bk = BK_READY;
     else if (rc != -EINPROGRESS) {
@@ -712,7 +719,7 @@ static bool backend_flush(struct conn *c)
 static bool backend_connect_step(struct conn *c)
 {
     const struct proxy_config *cfg = c->env->cfg;
-    int rc = cfg->backend->finish(cfg->backend_ctx, c->bfd, &c->bk_want_write);
+    int rc = cfg->backend->finish(cfg->backend_ctx, c->bfd, c->bk_priv, &c->bk_want_write);
     if (rc == -EINPROGRESS)
         return false;
     if (rc < 0) {
