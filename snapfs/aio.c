@@ -6,6 +6,7 @@
  * slots, fsync the map. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -26,7 +27,14 @@ struct aop {
     uint8_t *owned;                /* freed on completion (record, bounce block) */
     struct ref ref;                /* READ_CHUNK: the chunk */
     uint32_t idx, in, ulen, dlen;  /* READ_CHUNK: index, offset in chunk, sizes */
+    char image[SNAPFS_NAME_MAX + 1]; /* READ_CHUNK: for error messages */
+    uint64_t voff;                 /* READ_CHUNK: disk offset of the chunk */
+    int result;                    /* READ_CHUNK: of the decoding */
+    char *errmsg;                  /* READ_CHUNK: the decoder's message on failure */
+    struct aop *next;              /* decoder queues */
 };
+
+#define MAX_DECODERS 4
 
 enum flush_stage { FLUSH_IDLE, FLUSH_DATA, FLUSH_MAP_WRITE, FLUSH_MAP_SYNC };
 
@@ -43,7 +51,19 @@ struct aio_state {
     uint8_t *pages;
     uint64_t *page_offsets;
     uint32_t npages;
+    /* Chunk records read by the ring are checked and decompressed by
+     * decoder threads, so the event loop never spends a chunk's
+     * decompression time and misses in flight decode in parallel. */
+    pthread_t decoders[MAX_DECODERS];
+    int ndecoders;
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct aop *todo_head, *todo_tail; /* to decode */
+    struct aop *decoded;           /* decoded, not yet completed */
+    bool stopping;
 };
+
+static void *decoder_main(void *arg);
 
 static void list_push(struct snapfs_req **head, struct snapfs_req **tail, struct snapfs_req *r)
 {
@@ -70,13 +90,29 @@ int aio_init(struct snapfs_disk *d)
     a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (a->efd < 0)
         return -errno;
+    pthread_mutex_init(&a->qlock, NULL);
+    pthread_cond_init(&a->qcond, NULL);
     /* Without io_uring (disabled by policy) the synchronous API still works. */
     if (io_uring_queue_init(d->ring_entries, &a->ring, 0) == 0) {
         a->ring_ok = true;
         if (io_uring_register_eventfd(&a->ring, a->efd) < 0)
             return -EIO;
     }
-    return 0;
+    for (int i = 0; a->ring_ok && i < MAX_DECODERS && i < ncpus(); i++)
+        if (pthread_create(&a->decoders[a->ndecoders], NULL, decoder_main, d) == 0)
+            a->ndecoders++;
+    return a->ring_ok && a->ndecoders == 0 ? -EAGAIN : 0;
+}
+
+static void stop_decoders(struct aio_state *a)
+{
+    pthread_mutex_lock(&a->qlock);
+    a->stopping = true;
+    pthread_cond_broadcast(&a->qcond);
+    pthread_mutex_unlock(&a->qlock);
+    for (int i = 0; i < a->ndecoders; i++)
+        pthread_join(a->decoders[i], NULL);
+    a->ndecoders = 0;
 }
 
 void aio_fini(struct snapfs_disk *d)
@@ -86,11 +122,14 @@ void aio_fini(struct snapfs_disk *d)
         return;
     while (a->ring_ok && a->inflight && snapfs_aio_process(d) >= 0)
         if (a->inflight) {
-            struct io_uring_cqe *cqe;
-            io_uring_wait_cqe(&a->ring, &cqe);
+            struct pollfd p = { .fd = a->efd, .events = POLLIN };
+            poll(&p, 1, 100);
         }
+    stop_decoders(a);
     if (a->ring_ok)
         io_uring_queue_exit(&a->ring);
+    pthread_mutex_destroy(&a->qlock);
+    pthread_cond_destroy(&a->qcond);
     if (a->efd >= 0)
         close(a->efd);
     free(a->pages);
@@ -192,6 +231,8 @@ static int read_chunk_async(struct snapfs_disk *d, struct snapfs_req *req, uint3
     op->req = req, op->kind = AOP_READ_CHUNK, op->fd = fd, op->dst = dst, op->dlen = (uint32_t)len;
     op->len = RECORD_HDR + r->clen, op->off = r->offset, op->ref = *r;
     op->idx = idx, op->in = in, op->ulen = chunk_len(&d->man, idx);
+    memcpy(op->image, d->image, sizeof(op->image));
+    op->voff = (uint64_t)idx * d->man.chunk_size;
     return queue_op(d, op);
 }
 
@@ -429,8 +470,7 @@ static int chunk_done(struct snapfs_disk *d, struct aop *op)
     if (!tmp)
         return -ENOMEM;
     dctx = disk_dctx_get(d);
-    rc = chunk_decode(d->image, &op->ref, op->idx, (uint64_t)op->idx * d->man.chunk_size,
-                      op->ulen, op->owned, tmp, dctx);
+    rc = chunk_decode(op->image, &op->ref, op->idx, op->voff, op->ulen, op->owned, tmp, dctx);
     disk_dctx_put(d, dctx);
     if (rc == 0) {
         cache_insert(d->cache, &op->ref, tmp, op->ulen);
@@ -449,6 +489,74 @@ static int finish_short(struct aop *op, int res)
     return pread_full(op->fd, buf + res, op->len - res, op->off + res);
 }
 
+static void *decoder_main(void *arg)
+{
+    struct snapfs_disk *d = arg;
+    struct aio_state *a = d->aio;
+    pthread_mutex_lock(&a->qlock);
+    for (;;) {
+        struct aop *op = a->todo_head;
+        if (!op && a->stopping)
+            break;
+        if (!op) {
+            pthread_cond_wait(&a->qcond, &a->qlock);
+            continue;
+        }
+        a->todo_head = op->next;
+        if (!a->todo_head)
+            a->todo_tail = NULL;
+        pthread_mutex_unlock(&a->qlock);
+        op->result = chunk_done(d, op);
+        if (op->result < 0)
+            op->errmsg = strdup(snapfs_error());
+        pthread_mutex_lock(&a->qlock);
+        op->next = a->decoded;
+        a->decoded = op;
+        eventfd_write(a->efd, 1);
+    }
+    pthread_mutex_unlock(&a->qlock);
+    return NULL;
+}
+
+static void op_free(struct aop *op)
+{
+    free(op->errmsg);
+    free(op->owned);
+    free(op);
+}
+
+/* Completes the chunk reads the decoders have finished. */
+static void reap_decoded(struct snapfs_disk *d)
+{
+    struct aio_state *a = d->aio;
+    struct aop *list;
+    pthread_mutex_lock(&a->qlock);
+    list = a->decoded;
+    a->decoded = NULL;
+    pthread_mutex_unlock(&a->qlock);
+    while (list) {
+        struct aop *op = list;
+        list = op->next;
+        if (op->errmsg)
+            seterr("%s", op->errmsg);
+        req_put(d, op->req, op->result);
+        op_free(op);
+    }
+}
+
+static void decode_later(struct aio_state *a, struct aop *op)
+{
+    pthread_mutex_lock(&a->qlock);
+    op->next = NULL;
+    if (a->todo_tail)
+        a->todo_tail->next = op;
+    else
+        a->todo_head = op;
+    a->todo_tail = op;
+    pthread_cond_signal(&a->qcond);
+    pthread_mutex_unlock(&a->qlock);
+}
+
 static void op_done(struct snapfs_disk *d, struct aop *op, int res)
 {
     int rc = res < 0 ? res : 0;
@@ -458,6 +566,10 @@ static void op_done(struct snapfs_disk *d, struct aop *op, int res)
     if (rc == -ENODATA)
         seterr("image %s: chunk %u: pack %08x offset %llu: pack truncated", d->image, op->idx,
                op->ref.pack, (unsigned long long)op->off);
+    if (rc == 0 && op->kind == AOP_READ_CHUNK && d->aio->ndecoders) {
+        decode_later(d->aio, op);
+        return;
+    }
     if (rc == 0 && op->kind == AOP_READ_CHUNK)
         rc = chunk_done(d, op);
     if (rc < 0)
@@ -465,8 +577,7 @@ static void op_done(struct snapfs_disk *d, struct aop *op, int res)
     if (op->kind == AOP_DISCARD && rc == -EOPNOTSUPP)
         rc = 0;                     /* discard is advisory */
     req_put(d, op->req, rc);
-    free(op->owned);
-    free(op);
+    op_free(op);
 }
 
 int snapfs_aio_submit(struct snapfs_disk *d, struct snapfs_req *req)
@@ -522,6 +633,7 @@ int snapfs_aio_process(struct snapfs_disk *d)
         io_uring_cqe_seen(&a->ring, cqe);
         op_done(d, op, res);
     }
+    reap_decoded(d);
     io_uring_submit(&a->ring);
     list = a->done_head;
     a->done_head = a->done_tail = NULL;

@@ -124,6 +124,8 @@ static int cmd_verify(struct snapfs_store *s, struct args *a)
         rc = snapfs_overlay_verify(a->overlay, report, NULL);
         if (rc < 0)
             return fail("verify");
+        if (rc == 0)
+            printf("ok overlay %s\n", a->overlay);
         problems += rc;
     }
     if (a->argc == 0 && !a->overlay) {
