@@ -19,6 +19,7 @@ head -c 32 /dev/urandom > "$KEY"
 chmod 600 "$KEY"
 mkdir -p "$BOXES"
 trap cleanup EXIT
+trap 'cleanup; exit 1' TERM INT
 
 say() { echo "-- $*"; }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
