@@ -376,7 +376,9 @@ static void test_elf_errors(void)
     elf_load_phdr(&im, 1)->p_offset = UINT64_MAX - 0x10;
     expect_kernel_fail(&im, im.len, -EINVAL);
     *elf_load_phdr(&im, 1) = ph1;
-    elf_load_phdr(&im, 1)->p_filesz = ph1.p_memsz + 1;   /* p_filesz > p_memsz */
+    elf_load_phdr(&im, 1)->p_memsz = ph1.p_filesz - 1;   /* p_filesz > p_memsz, in the file */
+    expect_kernel_fail(&im, im.len, -EINVAL);
+    elf_load_phdr(&im, 1)->p_memsz = 0;
     expect_kernel_fail(&im, im.len, -EINVAL);
     *elf_load_phdr(&im, 1) = ph1;
     elf_load_phdr(&im, 1)->p_paddr = MEM_SIZE - 0x1000;  /* bss runs off RAM */
