@@ -87,11 +87,11 @@ int aio_init(struct snapfs_disk *d)
     if (!a)
         return -ENOMEM;
     d->aio = a;
+    pthread_mutex_init(&a->qlock, NULL);
+    pthread_cond_init(&a->qcond, NULL);
     a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (a->efd < 0)
         return -errno;
-    pthread_mutex_init(&a->qlock, NULL);
-    pthread_cond_init(&a->qcond, NULL);
     /* Without io_uring (disabled by policy) the synchronous API still works. */
     if (io_uring_queue_init(d->ring_entries, &a->ring, 0) == 0) {
         a->ring_ok = true;

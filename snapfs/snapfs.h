@@ -120,7 +120,8 @@ struct snapfs_disk_opts {
  * must outlive the disk. */
 struct snapfs_disk *snapfs_disk_open(struct snapfs_store *store, const char *name,
                                      const char *ovl_path, const struct snapfs_disk_opts *opts);
-/* Closes the disk; unflushed writes may be lost. Waits for a capture in progress. */
+/* Closes the disk; unflushed writes may be lost. Waits for a capture in
+ * progress and for asynchronous requests in flight (running their callbacks). */
 void snapfs_disk_close(struct snapfs_disk *disk);
 
 uint64_t snapfs_disk_size(const struct snapfs_disk *disk);
