@@ -563,9 +563,13 @@ static void op_done(struct snapfs_disk *d, struct aop *op, int res)
     bool transfer = op->kind != AOP_DISCARD && !(op->kind == AOP_FLUSH && op->len == 0);
     if (rc == 0 && transfer && (size_t)res < op->len)
         rc = finish_short(op, res);
-    if (rc == -ENODATA)
-        seterr("image %s: chunk %u: pack %08x offset %llu: pack truncated", d->image, op->idx,
-               op->ref.pack, (unsigned long long)op->off);
+    if (rc == -ENODATA && op->kind == AOP_READ_CHUNK)
+        seterr("image %s: chunk %u (disk offset %llu): pack %08x offset %llu: pack truncated",
+               op->image, op->idx, (unsigned long long)op->voff, op->ref.pack,
+               (unsigned long long)op->off);
+    else if (rc == -ENODATA)
+        seterr("overlay %s: data file truncated at offset %llu", d->ovl_path,
+               (unsigned long long)op->off);
     if (rc == 0 && op->kind == AOP_READ_CHUNK && d->aio->ndecoders) {
         decode_later(d->aio, op);
         return;

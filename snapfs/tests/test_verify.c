@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,6 +48,45 @@ static void flip(const char *path, off_t off)
     close(fd);
 }
 
+static int async_result = 1;
+
+static void async_done(struct snapfs_req *req, int result)
+{
+    (void)req;
+    async_result = result;
+}
+
+/* The same damage seen through io_uring: the decoder thread's message
+ * reaches the caller. */
+static void check_async_read(struct snapfs_store *s)
+{
+    struct snapfs_disk *d = snapfs_disk_open(s, "img", NULL, NULL);
+    uint8_t buf[4096];
+    int bad = 0, ring = 1;
+    CHECK(d);
+    for (uint64_t off = 0; off < DISK; off += 65536) {
+        struct snapfs_req req = { .op = SNAPFS_OP_READ, .offset = off, .buf = buf,
+                                  .len = sizeof(buf), .done = async_done };
+        int rc = snapfs_aio_submit(d, &req);
+        if (rc == -ENOSYS) {
+            ring = 0;               /* no io_uring here */
+            break;
+        }
+        CHECK(rc == 0);
+        async_result = 1;
+        while (async_result == 1) {
+            struct pollfd p = { .fd = snapfs_aio_fd(d), .events = POLLIN };
+            CHECK(poll(&p, 1, 10000) == 1 && snapfs_aio_process(d) >= 0);
+        }
+        if (async_result == -EIO) {
+            bad++;
+            CHECK(strstr(snapfs_error(), "image img: chunk") && strstr(snapfs_error(), "disk offset"));
+        }
+    }
+    CHECK(!ring || bad == 1);
+    snapfs_disk_close(d);
+}
+
 static void check_images(struct snapfs_store *s, const char *dir)
 {
     uint8_t buf[4096];
@@ -67,6 +107,7 @@ static void check_images(struct snapfs_store *s, const char *dir)
         bad += snapfs_pread(d, buf, sizeof(buf), off) == -EIO;
     CHECK(bad == 1 && strstr(snapfs_error(), "image img"));
     snapfs_disk_close(d);
+    check_async_read(s);
     flip(pack, 200);                                   /* repaired */
     CHECK(snapfs_verify(s, "img", NULL, NULL) == 0);
 
