@@ -23,6 +23,14 @@ void init_parse_flags(const char *cmdline, struct init_flags *flags)
 {
     flags->poweroff = has_token(cmdline, "sbx.poweroff");
     flags->panic = has_token(cmdline, "sbx.panic");
+    snprintf(flags->hostname, sizeof(flags->hostname), "sandbox");
+    const char *h = strstr(cmdline, "sbx.hostname=");
+    if (h && (h == cmdline || h[-1] == ' ')) {
+        h += strlen("sbx.hostname=");
+        size_t len = strcspn(h, " \n");
+        if (len > 0 && len < sizeof(flags->hostname))
+            snprintf(flags->hostname, sizeof(flags->hostname), "%.*s", (int)len, h);
+    }
 }
 
 /* Reads a small text file into buf; returns 0 or -1. */

@@ -5,8 +5,9 @@
 #include <stddef.h>
 
 struct init_flags {
-    int poweroff;   /* sbx.poweroff */
-    int panic;      /* sbx.panic */
+    int poweroff;        /* sbx.poweroff */
+    int panic;           /* sbx.panic */
+    char hostname[64];   /* sbx.hostname=NAME, default "sandbox" */
 };
 
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run (creating the
@@ -29,6 +30,12 @@ void init_parse_flags(const char *cmdline, struct init_flags *flags);
 
 /* Reads /proc/cmdline and parses it. */
 void init_read_flags(struct init_flags *flags);
+
+/* Brings the loopback interface up. 0 or -1. */
+int init_loopback_up(void);
+
+/* A listening AF_VSOCK stream socket on port (any CID): fd or negative errno. */
+int init_vsock_listen(unsigned port);
 
 /* Kernel uptime in seconds (from /proc/uptime), or -1. */
 double init_uptime(void);

@@ -1,10 +1,15 @@
 /* sbx-init: PID 1 of every sbx guest.
  *
- * Mounts the kernel file systems, reports readiness on the console with the
- * kernel's uptime, then reaps children until asked to power off. Kernel
+ * Mounts the kernel file systems, loads the initramfs's modules, sets the hostname,
+ * brings up loopback, reports readiness on the console with the kernel's uptime,
+ * then serves the guest agent (agent.h) on vsock port AGENT_VSOCK_PORT until a
+ * client asks for power-off; without vsock it just reaps children. Kernel
  * command-line flags (read from /proc/cmdline):
- *   sbx.poweroff   power off right after the readiness line (boot tests, benchmarks)
- *   sbx.panic      exit instead, which makes the kernel panic (crash tests) */
+ *   sbx.poweroff       power off right after the readiness line (boot tests, benchmarks)
+ *   sbx.panic          exit instead, which makes the kernel panic (crash tests)
+ *   sbx.hostname=NAME  the guest's hostname (default "sandbox")
+ * Outside a guest, `sbx-init --agent-unix PATH` runs only the agent, on a Unix
+ * socket (host tests and development). */
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -19,7 +24,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "init.h"
+#include "sbx/agent_proto.h"
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -70,15 +77,32 @@ static void reap_forever(void)
     }
 }
 
+/* Serves the agent on vsock until it asks for power-off; without vsock (no
+ * device or module), reaps children until a signal asks to stop. */
+static void serve(void)
+{
+    int fd = init_vsock_listen(AGENT_VSOCK_PORT);
+
+    if (fd < 0) {
+        say("sbx-init: no vsock agent (%s)", strerror(-fd));
+        reap_forever();
+        return;
+    }
+    int rc = agent_serve(fd, NULL);
+    if (rc != AGENT_SERVE_POWEROFF)
+        say("sbx-init: agent stopped: %s", strerror(-rc));
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     struct init_flags flags;
     char err[256];
 
+    if (argc == 3 && strcmp(argv[1], "--agent-unix") == 0)
+        return agent_main_unix(argv[2]) < 0 ? 1 : 0;
     if (getpid() != 1) {
-        fprintf(stderr, "usage: sbx-init runs as PID 1 of a guest\n");
-        (void)argc;
-        (void)argv;
+        fprintf(stderr, "usage: sbx-init (as PID 1 of a guest) | sbx-init --agent-unix PATH\n");
         return 2;
     }
     int mounted = init_mount_all(err, sizeof(err));
@@ -88,13 +112,16 @@ int main(int argc, char **argv)
     if (init_load_modules("/lib/modules/load", err, sizeof(err)) < 0)
         say("sbx-init: warning: %s", err);
     init_read_flags(&flags);
+    sethostname(flags.hostname, strlen(flags.hostname));
+    if (init_loopback_up() < 0)
+        say("sbx-init: warning: cannot bring up loopback");
     say("sbx-init: ready uptime=%.3fs cpus=%d", init_uptime(), init_online_cpus());
     if (flags.panic) {
         say("sbx-init: sbx.panic given: exiting to make the kernel panic");
         return 1;
     }
     if (!flags.poweroff)
-        reap_forever();
+        serve();
     say("sbx-init: powering off");
     power_off();
     return 0;

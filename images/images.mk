@@ -1,8 +1,8 @@
 # Guest images: Debian 12's kernel (fetched into the cache) and the initramfs with sbx-init.
-DEPS += cpio kmod gzip
+DEPS += cpio kmod gzip xz-utils busybox-static
 IMAGES_KERNEL_DIR = $(shell images/fetch-kernel)
 # Modules every guest loads from its initramfs (Debian builds them as modules).
-GUEST_MODULES :=
+GUEST_MODULES := pvpanic_mmio virtio_mmio vmw_vsock_virtio_transport virtio_rng
 
 BINS += $(B)/images/vmlinuz $(B)/images/initrd.cpio.gz
 
@@ -13,3 +13,14 @@ $(B)/images/vmlinuz: images/fetch-kernel
 $(B)/images/initrd.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/fetch-kernel
 	@mkdir -p $(@D)
 	images/build-initrd $@ $(B)/bin/sbx-init "$(IMAGES_KERNEL_DIR)" $(GUEST_MODULES)
+
+# The same kernel as an ELF vmlinux (its bzImage payload), to boot-test the ELF path.
+BINS += $(B)/images/vmlinux
+$(B)/images/vmlinux: $(B)/images/vmlinuz images/extract-vmlinux
+	images/extract-vmlinux $< $@
+
+# A test guest: the same initramfs plus busybox, so commands can run in it.
+BINS += $(B)/images/initrd-busybox.cpio.gz
+$(B)/images/initrd-busybox.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/fetch-kernel
+	@mkdir -p $(@D)
+	images/build-initrd --busybox $@ $(B)/bin/sbx-init "$(IMAGES_KERNEL_DIR)" $(GUEST_MODULES)

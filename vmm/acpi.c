@@ -157,17 +157,30 @@ static size_t aml_com1(uint8_t *out)
     return aml_device(out, "COM1", hid, sizeof(hid), 1, crs, sizeof(crs));
 }
 
+/* QEMU's pvpanic device (QEMU0001) on port PORT_PVPANIC: a panicking Linux guest
+ * with the pvpanic-mmio driver writes there, so sbx-vmm can report the panic. */
+static size_t aml_pvpanic(uint8_t *out)
+{
+    static const uint8_t hid[] = { 0x0d, 'Q', 'E', 'M', 'U', '0', '0', '0', '1', 0 };
+    static const uint8_t crs[] = { 0x47, 0x01, PORT_PVPANIC & 0xff, PORT_PVPANIC >> 8,
+                                   PORT_PVPANIC & 0xff, PORT_PVPANIC >> 8, 0x01, 0x01,
+                                   0x79, 0x00 };
+
+    return aml_device(out, "PEVT", hid, sizeof(hid), 0, crs, sizeof(crs));
+}
+
 static uint8_t *build_dsdt(struct acpi_writer *w, const struct acpi_config *cfg)
 {
     /* Name(\_S5, Package(4) { ACPI_S5_SLP_TYP, 0, 0, 0 }) */
     static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04,
                                   0x0a, ACPI_S5_SLP_TYP, 0x00, 0x00, 0x00 };
-    uint8_t aml[(ACPI_MAX_MMIO_DEVS + 1) * 128 + sizeof(s5)];
+    uint8_t aml[(ACPI_MAX_MMIO_DEVS + 2) * 128 + sizeof(s5)];
     size_t n = 0;
 
     memcpy(aml, s5, sizeof(s5));
     n += sizeof(s5);
     n += aml_com1(aml + n);
+    n += aml_pvpanic(aml + n);
     for (unsigned i = 0; i < cfg->nr_devs; i++)
         n += aml_virtio_device(aml + n, i, &cfg->devs[i]);
     uint8_t *t = aw_reserve(w, HDR_LEN + n);

@@ -95,6 +95,11 @@ static int load_elf_segment(const struct guest_mem *mem, const struct boot_ram *
                  (unsigned long long)ph->p_offset);
         return -EINVAL;
     }
+    if (ph->p_paddr < LAYOUT_KERNEL) {
+        snprintf(err, errlen, "ELF segment at %#llx is below 1 MiB, where the boot tables live",
+                 (unsigned long long)ph->p_paddr);
+        return -EINVAL;
+    }
     if (ph->p_paddr > ram->low_end || ph->p_memsz > ram->low_end - ph->p_paddr) {
         snprintf(err, errlen, "guest memory too small for the kernel (segment at %#llx, %llu bytes)",
                  (unsigned long long)ph->p_paddr, (unsigned long long)ph->p_memsz);
@@ -193,7 +198,8 @@ unsigned boot_e820(struct boot_e820_entry *tab, unsigned max, const struct boot_
     struct boot_e820_entry all[] = {
         { .addr = 0, .size = LAYOUT_EBDA, .type = 1 },
         { .addr = LAYOUT_ACPI, .size = LAYOUT_ACPI_END - LAYOUT_ACPI, .type = 2 },
-        { .addr = LAYOUT_KERNEL, .size = ram->low_end - LAYOUT_KERNEL, .type = 1 },
+        { .addr = LAYOUT_KERNEL,
+          .size = ram->low_end > LAYOUT_KERNEL ? ram->low_end - LAYOUT_KERNEL : 0, .type = 1 },
         { .addr = LAYOUT_HIGH_RAM, .size = ram->high_size, .type = 1 },
     };
     unsigned n = 0;

@@ -9,6 +9,9 @@ static const struct vmm_device vmm_devices[] = {
     { "console (8250 UART)", console_setup },
     { "i8042 reset", i8042_setup },
     { "ACPI power management", acpi_pm_setup },
+    { "pvpanic", pvpanic_setup },
+    { "virtio-rng", virtio_rng_setup },
+    { "virtio-vsock", virtio_vsock_setup },
 };
 
 int vm_add_devices(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen)

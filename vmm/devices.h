@@ -17,6 +17,9 @@ struct vmm_device {
 
 int console_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 int i8042_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
+int pvpanic_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
+int virtio_rng_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
+int virtio_vsock_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 int acpi_pm_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 
 #endif

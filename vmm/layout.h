@@ -1,7 +1,7 @@
 /* Guest-physical memory map of an sbx-vmm guest (x86_64).
  *
  *   0x000500  GDT                       0x009000  PML4, 0xa000 PDPT, 0xb000-0xefff 4 PDs
- *   0x000520  IDT (empty)               0x020000  kernel command line
+ *   0x000540  IDT (empty)               0x020000  kernel command line
  *   0x007000  zero page (boot_params)   0x09fc00  end of low RAM (EBDA and BIOS area above)
  *   0x008ff0  initial stack             0x0e0000  ACPI tables (RSDP first), up to 0xfffff
  *   0x100000  kernel                    below MMIO_GAP_START: the initrd, at the top of low RAM
@@ -11,7 +11,7 @@
 #define SBX_VMM_LAYOUT_H
 
 #define LAYOUT_GDT           0x500ULL
-#define LAYOUT_IDT           0x520ULL
+#define LAYOUT_IDT           0x540ULL
 #define LAYOUT_ZERO_PAGE     0x7000ULL
 #define LAYOUT_BOOT_STACK    0x8ff0ULL
 #define LAYOUT_PML4          0x9000ULL
@@ -34,6 +34,7 @@
 #define LAYOUT_IDENTITY_MAP  0xfffbc000ULL
 
 /* I/O ports of sbx-vmm's own devices. */
+#define PORT_PVPANIC         0x505
 #define PORT_ACPI_SLEEP_CTL  0x600
 #define PORT_ACPI_SLEEP_STS  0x601
 #define PORT_ACPI_RESET      0x602

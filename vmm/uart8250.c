@@ -137,8 +137,11 @@ static void uart_write_reg(struct uart8250 *u, unsigned reg, uint8_t v)
         break;
     case REG_IIR:
         u->fcr = v & 0xc9;
-        if (v & FCR_CLEAR_RX)
+        if ((v & FCR_CLEAR_RX) && u->rx_len) {
             u->rx_len = 0;
+            if (u->rx_space)
+                u->rx_space(u->rx_space_opaque);
+        }
         break;
     case REG_LCR: u->lcr = v; break;
     case REG_MCR: u->mcr = v & 0x1f; break;

@@ -15,6 +15,7 @@
 #include "layout.h"
 #include "log.h"
 #include "vcpu.h"
+#include "virtio_vsock.h"
 #include "x86.h"
 
 #define KVM_API 12
@@ -265,6 +266,8 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    if (vm->vsock)
+        virtio_vsock_destroy(vm->vsock);
     for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
         if (vm->vcpus[i].run)
             munmap(vm->vcpus[i].run, (size_t)ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0));

@@ -19,6 +19,8 @@
 #include "irq.h"
 #include "options.h"
 
+struct virtio_vsock;
+
 /* sbx-vmm's exit status (also documented in --help). */
 enum vm_exit {
     VM_EXIT_POWEROFF = 0,   /* the guest powered off */
@@ -46,6 +48,7 @@ struct vm {
     struct irq_chip irq;
     struct evloop *loop;
     struct acpi_config acpi;  /* devices add their virtio-mmio windows here */
+    struct virtio_vsock *vsock;  /* NULL without --vsock-uds */
     unsigned nr_vcpus;
     struct vcpu vcpus[VMM_MAX_VCPUS];
     int stop_code;            /* -1 while running */

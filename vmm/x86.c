@@ -2,6 +2,8 @@
  * paging; Linux Documentation/arch/x86/boot.rst "64-bit boot protocol"). */
 #include "x86.h"
 
+#include <asm/kvm_para.h>
+
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -34,7 +36,8 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 
 int x86_write_boot_tables(const struct guest_mem *mem)
 {
-    uint64_t gdt[5] = {
+    /* The 64-bit TSS descriptor takes two slots (its upper half, base 63:32, is 0). */
+    uint64_t gdt[6] = {
         [X86_BOOT_CS / 8] = gdt_entry(0xa09b, 0, 0xfffff),  /* 64-bit code, G=1 L=1 */
         [X86_BOOT_DS / 8] = gdt_entry(0xc093, 0, 0xfffff),  /* data, G=1 D=1 */
         [X86_BOOT_TSS / 8] = gdt_entry(0x808b, 0, 0xfffff), /* busy 64-bit TSS */
@@ -77,6 +80,12 @@ void x86_cpuid_fixup(struct kvm_cpuid2 *cpuid, unsigned apic_id, unsigned nr_vcp
         case 0x8000001e:
             e->eax = apic_id;
             break;
+        case KVM_CPUID_FEATURES:
+            /* No paravirtual spinlock unhalt: a vCPU that halts with interrupts off
+             * waiting for a KVM_HC_KICK_CPU that never came hung 2-vCPU guests
+             * (seen under nested SVM). Plain queued spinlocks spin instead. */
+            e->eax &= ~(1u << KVM_FEATURE_PV_UNHALT);
+            break;
         default:
             break;
         }
@@ -107,7 +116,7 @@ int x86_setup_boot_regs(int vcpu_fd, uint64_t entry)
     sregs.tr = (struct kvm_segment){ .limit = 0xfffff, .selector = X86_BOOT_TSS, .type = 0xb,
                                      .present = 1 };
     sregs.gdt.base = LAYOUT_GDT;
-    sregs.gdt.limit = 5 * 8 - 1;
+    sregs.gdt.limit = 6 * 8 - 1;
     sregs.idt.base = LAYOUT_IDT;
     sregs.idt.limit = 7;
     sregs.cr0 = CR0_PE | CR0_ET | CR0_PG;

@@ -19,7 +19,8 @@ int x86_write_boot_tables(const struct guest_mem *mem);
 
 /* Adjusts KVM's supported CPUID for vCPU apic_id of nr_vcpus: initial APIC IDs
  * (leaves 0x1, 0xb, 0x8000001e), the logical processor count, and the hypervisor
- * bit, without which Linux ignores KVM's paravirtual leaves (kvmclock). */
+ * bit, without which Linux ignores KVM's paravirtual leaves (kvmclock); hides
+ * KVM_FEATURE_PV_UNHALT (see x86.c). */
 void x86_cpuid_fixup(struct kvm_cpuid2 *cpuid, unsigned apic_id, unsigned nr_vcpus);
 
 /* Sets the registers of a vCPU for the 64-bit entry at entry (boot vCPU only):

@@ -43,3 +43,39 @@ expect_vmm_log() {
         echo "FAIL: sbx-vmm said nothing matching '$1'"; exit 1
     fi
 }
+
+# start_guest VCPUS EXTRA_CMDLINE [sbx-vmm options...]: starts a guest in the
+# background with its vsock bridge on $VSOCK and waits for sbx-init's readiness
+# line. Sets guest_pid.
+start_guest() {
+    local vcpus=$1 extra=$2
+    shift 2
+    guest_n=$((guest_n + 1))
+    console=$SBX_OUT/console-$guest_n.log
+    mkdir -p /run/sbx-tests   # not under $SBX_OUT: Unix sockets cannot live on 9p
+    VSOCK=/run/sbx-tests/vsock-$guest_n.sock
+    : > "$console"
+    "$VMM" --kernel "$KERNEL" --initrd "$INITRD" --mem "${GUEST_MEM:-256}" --vcpus "$vcpus" \
+        --cmdline "$BASE_CMDLINE $extra" --console "$console" --vsock-uds "$VSOCK" "$@" \
+        > "$SBX_OUT/vmm-$guest_n.log" 2>&1 < /dev/null &
+    guest_pid=$!
+    for _ in $(seq 1 "$GUEST_TIMEOUT"); do
+        grep -q 'sbx-init: ready' "$console" && return 0
+        kill -0 "$guest_pid" 2>/dev/null || break
+        sleep 1
+    done
+    echo "FAIL: guest not ready"; cat "$SBX_OUT/vmm-$guest_n.log"; tail -n 30 "$console"; exit 1
+}
+
+# wait_guest_exit: waits (bounded) for the background guest; sets guest_rc.
+wait_guest_exit() {
+    for _ in $(seq 1 60); do
+        kill -0 "$guest_pid" 2>/dev/null || break
+        sleep 1
+    done
+    kill -0 "$guest_pid" 2>/dev/null && kill "$guest_pid"
+    set +e
+    wait "$guest_pid"
+    guest_rc=$?
+    set -e
+}

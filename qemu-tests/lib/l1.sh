@@ -2,7 +2,7 @@
 # Sets L1_KERNEL, L1_INITRD, L1_APPEND, L1_MEM, L1_CPUS. The initramfs is cached in
 # $SBX_CACHE/l1 under a hash of its inputs.
 L1_MEM=${SBX_L1_MEM:-2G}
-L1_CPUS=${SBX_L1_CPUS:-2}
+L1_CPUS=${SBX_L1_CPUS:-1}
 L1_APPEND="console=ttyS0 panic=-1 quiet loglevel=3"
 L1_MODULES="kvm_amd 9p 9pnet_virtio virtio_pci vhost_vsock"
 
