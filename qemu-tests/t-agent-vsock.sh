@@ -49,7 +49,7 @@ check "sha256 in the guest" "$want" "$(ctl exec --no-stdin -- sha256sum /tmp/blo
 ctl get /tmp/blob /tmp/blob.back
 end=$(date +%s.%N)
 check "sha256 read back" "$want" "$(sha256sum < /tmp/blob.back | cut -d' ' -f1)"
-echo "64 MiB put $(echo "$mid - $start" | bc)s, sha256+get $(echo "$end - $mid" | bc)s"
+echo "64 MiB put $(awk "BEGIN{print $mid - $start}")s, sha256+get $(awk "BEGIN{print $end - $mid}")s"
 
 ctl exec --no-stdin -- sh -c 'mkdir -p /www && echo tunnel-ok > /www/index.html && httpd -p 127.0.0.1:8080 -h /www'
 reply=$( (printf 'GET /index.html HTTP/1.0\r\n\r\n'; sleep 5) | ctl tunnel 8080 | tr -d '\r')

@@ -21,7 +21,7 @@ boot_guest() {
     guest_rc=$?
     set -e
     local end=$(date +%s.%N)
-    echo "guest $guest_n: sbx-vmm exit $guest_rc after $(echo "$end - $start" | bc)s wall"
+    echo "guest $guest_n: sbx-vmm exit $guest_rc after $(awk "BEGIN{print $end - $start}")s wall"
     cat "$SBX_OUT/vmm-$guest_n.log"
 }
 
