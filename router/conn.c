@@ -48,6 +48,7 @@ struct conn {
     struct conn *prev, *next;
     struct conn *again_next;
     bool in_again;
+    bool closed;               /* on env->freed: ignore further events */
     struct relay_env *env;
     int cfd, bfd;
     void *bk_priv; /* the backend's own, per service connection */
@@ -808,7 +809,18 @@ static void conn_free(struct conn *c)
         }
     }
     env->n_conns--;
-    free(c);
+    c->closed = true;
+    c->next = env->freed;
+    env->freed = c;
+}
+
+void conn_reap(struct relay_env *env)
+{
+    while (env->freed) {
+        struct conn *c = env->freed;
+        env->freed = c->next;
+        free(c);
+    }
 }
 
 static void drive(struct conn *c)
@@ -892,6 +904,8 @@ int conn_new(struct relay_env *env, int fd, const char *peer)
 
 void conn_event(struct conn *c, int tag, uint32_t events)
 {
+    if (c->closed)
+        return;
     if (tag == CONN_TAG_CLIENT) {
         if (events & EPOLLERR) {
             conn_free(c);
@@ -929,4 +943,5 @@ void conn_close_all(struct relay_env *env)
 {
     while (env->conns)
         conn_free(env->conns);
+    conn_reap(env);
 }

@@ -17,6 +17,8 @@ struct relay_env {
     struct conn *again;  /* connections to drive again without an event (TLS bytes
                           * already decrypted but not yet taken) */
     int n_conns;
+    struct conn *freed;  /* closed this turn, freed by conn_reap: an event for them may
+                          * still sit later in the same epoll batch */
 };
 
 /* Bytes of memory a connection holds at most (buffers and parser state). */
@@ -33,6 +35,10 @@ void conn_event(struct conn *c, int tag, uint32_t events);
 #define CONN_TAG_CLIENT  0
 #define CONN_TAG_BACKEND 1
 #define CONN_TAG_MASK    ((uintptr_t)3)
+
+/* Frees the connections closed since the last call; call once the epoll batch that
+ * may still name them has been handled. */
+void conn_reap(struct relay_env *env);
 
 /* Drives the connections that asked to run again; call after each batch of events. */
 void conn_run_again(struct relay_env *env);

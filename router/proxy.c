@@ -176,6 +176,7 @@ static void loop(struct relay_env *env, int lfd)
             conn_sweep(env);
             last_sweep = env->now_ms;
         }
+        conn_reap(env);
     }
 }
 

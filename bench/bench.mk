@@ -1,0 +1,2 @@
+# Benchmarks (bench/NAME/run); see bench/RESULTS.md.
+DEPS += socat
