@@ -19,18 +19,30 @@ static int has_token(const char *cmdline, const char *word)
     return 0;
 }
 
+/* Copies the value of the first "key=VALUE" token of cmdline into out when it
+ * is non-empty and fits; otherwise leaves out as it is. */
+static void token_value(const char *cmdline, const char *key, char *out, size_t outlen)
+{
+    size_t keylen = strlen(key);
+
+    for (const char *p = cmdline; (p = strstr(p, key)) != NULL; p += keylen) {
+        if (p != cmdline && p[-1] != ' ')
+            continue;
+        const char *v = p + keylen;
+        size_t len = strcspn(v, " \n");
+        if (len > 0 && len < outlen)
+            snprintf(out, outlen, "%.*s", (int)len, v);
+        return;
+    }
+}
+
 void init_parse_flags(const char *cmdline, struct init_flags *flags)
 {
     flags->poweroff = has_token(cmdline, "sbx.poweroff");
     flags->panic = has_token(cmdline, "sbx.panic");
     snprintf(flags->hostname, sizeof(flags->hostname), "sandbox");
-    const char *h = strstr(cmdline, "sbx.hostname=");
-    if (h && (h == cmdline || h[-1] == ' ')) {
-        h += strlen("sbx.hostname=");
-        size_t len = strcspn(h, " \n");
-        if (len > 0 && len < sizeof(flags->hostname))
-            snprintf(flags->hostname, sizeof(flags->hostname), "%.*s", (int)len, h);
-    }
+    token_value(cmdline, "sbx.hostname=", flags->hostname, sizeof(flags->hostname));
+    token_value(cmdline, "sbx.root=", flags->root, sizeof(flags->root));
 }
 
 /* Reads a small text file into buf; returns 0 or -1. */

@@ -8,6 +8,7 @@ struct init_flags {
     int poweroff;        /* sbx.poweroff */
     int panic;           /* sbx.panic */
     char hostname[64];   /* sbx.hostname=NAME, default "sandbox" */
+    char root[64];       /* sbx.root=DEV: switch to this ext4 disk; "" stays in the initramfs */
 };
 
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run (creating the
@@ -30,6 +31,11 @@ void init_parse_flags(const char *cmdline, struct init_flags *flags);
 
 /* Reads /proc/cmdline and parses it. */
 void init_read_flags(struct init_flags *flags);
+
+/* Mounts dev (ext4) and makes it the root, moving /dev, /proc, /sys and /run
+ * along; the calling process (PID 1) goes on in the new root. 0, or -1 with the
+ * reason in err (the initramfs stays the root then). */
+int init_switch_root(const char *dev, char *err, size_t errlen);
 
 /* Brings the loopback interface up. 0 or -1. */
 int init_loopback_up(void);

@@ -8,6 +8,7 @@
  *   sbx.poweroff       power off right after the readiness line (boot tests, benchmarks)
  *   sbx.panic          exit instead, which makes the kernel panic (crash tests)
  *   sbx.hostname=NAME  the guest's hostname (default "sandbox")
+ *   sbx.root=DEV       switch the root to this ext4 disk (e.g. /dev/vda) before serving
  * Outside a guest, `sbx-init --agent-unix PATH` runs only the agent, on a Unix
  * socket (host tests and development). */
 #include <errno.h>
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
     if (init_load_modules("/lib/modules/load", err, sizeof(err)) < 0)
         say("sbx-init: warning: %s", err);
     init_read_flags(&flags);
+    if (flags.root[0] && init_switch_root(flags.root, err, sizeof(err)) < 0)
+        say("sbx-init: warning: staying in the initramfs: %s", err);
     sethostname(flags.hostname, strlen(flags.hostname));
     if (init_loopback_up() < 0)
         say("sbx-init: warning: cannot bring up loopback");
