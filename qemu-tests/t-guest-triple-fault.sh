@@ -16,7 +16,7 @@ check_setup_error() { # EXPECTED-MESSAGE sbx-vmm args...
     "$VMM" "$@" > "$SBX_OUT/setup.log" 2>&1 < /dev/null
     local rc=$?
     set -e
-    if [[ $rc -ne 1 ]] || ! grep -q "$want" "$SBX_OUT/setup.log"; then
+    if [[ $rc -ne 1 ]] || ! grep -q -e "$want" "$SBX_OUT/setup.log"; then
         echo "FAIL: sbx-vmm $* exited $rc:"; cat "$SBX_OUT/setup.log"; exit 1
     fi
     echo "ok: $(head -n 1 "$SBX_OUT/setup.log")"
@@ -26,5 +26,5 @@ check_setup_error "not a Linux kernel" --kernel "$SBX_OUT/garbage" --console non
 check_setup_error "cannot read kernel" --kernel /nonexistent --console none
 check_setup_error "guest memory too small" --kernel "$SBX_BUILD/images/vmlinuz" --mem 16 --console none
 check_setup_error "kernel and initrd" --kernel "$SBX_BUILD/images/vmlinuz" --initrd "$SBX_BUILD/images/vmlinux" --mem 100 --console none
-check_setup_error -- "--vcpus" --kernel "$SBX_BUILD/images/vmlinuz" --vcpus 0
-check_setup_error -- "--kernel is required" --mem 64
+check_setup_error "--vcpus: expected 1 to" --kernel "$SBX_BUILD/images/vmlinuz" --vcpus 0
+check_setup_error "--kernel is required" --mem 64

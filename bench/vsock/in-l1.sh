@@ -22,10 +22,10 @@ measure() { # NAME CTL-ARGS...: prints exec round trip and stream throughput
         "$CTL" "$@" exec --no-stdin -- head -c $((MIB << 20)) /dev/zero 2>/dev/null | wc -c > /run/bench/bytes
         t1=$(now)
         [[ $(cat /run/bench/bytes) -eq $((MIB << 20)) ]] || { echo "$name: short stream"; exit 1; }
-        rates+=($(( (MIB << 20) / ((t1 - t0) / 1000) )))
+        rates+=($(awk "BEGIN {printf \"%.2f\", $((MIB << 20)) / (($t1 - $t0) / 1000)}"))
     done
     local rtt=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    local mbs=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print a[2]}')
+    local mbs=$(printf '%s\n' "${rates[@]}" | sort -g | awk '{a[NR]=$1} END {print a[2]}')
     echo "$name exec_rtt_us=$rtt stream_MBps=$mbs" | tee -a /run/bench/results
 }
 

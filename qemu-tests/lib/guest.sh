@@ -32,14 +32,14 @@ expect_exit() {
 }
 
 expect_console() {
-    if ! grep -q "$1" "$console"; then
+    if ! grep -q -e "$1" "$console"; then
         echo "FAIL: console has no line matching '$1'"; tail -n 40 "$console"; exit 1
     fi
-    grep "$1" "$console"
+    grep -e "$1" "$console"
 }
 
 expect_vmm_log() {
-    if ! grep -q "$1" "$SBX_OUT/vmm-$guest_n.log"; then
+    if ! grep -q -e "$1" "$SBX_OUT/vmm-$guest_n.log"; then
         echo "FAIL: sbx-vmm said nothing matching '$1'"; exit 1
     fi
 }
