@@ -12,6 +12,7 @@ static const struct vmm_device vmm_devices[] = {
     { "pvpanic", pvpanic_setup },
     { "virtio-rng", virtio_rng_setup },
     { "virtio-vsock", virtio_vsock_setup },
+    { "virtio-blk", virtio_blk_setup },
 };
 
 int vm_add_devices(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen)

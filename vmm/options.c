@@ -15,7 +15,8 @@ const char vmm_default_cmdline[] =
 const char *vmm_options_usage(void)
 {
     return "usage: sbx-vmm --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MIB] [--vcpus N]\n"
-           "               [--console stdio|none|PATH] [--vsock-uds PATH] [-v]\n"
+           "               [--console stdio|none|PATH] [--vsock-uds PATH]\n"
+           "               [--disk store=DIR,image=NAME|store=DIR,overlay=PATH] [-v]\n"
            "  --kernel PATH     Linux bzImage or ELF vmlinux (x86_64)\n"
            "  --initrd PATH     initial ramdisk\n"
            "  --cmdline STR     kernel command line (default: a quiet serial console)\n"
@@ -23,6 +24,8 @@ const char *vmm_options_usage(void)
            "  --vcpus N         virtual CPUs (default 1)\n"
            "  --console WHERE   serial console: stdio (default), none, or a file to write\n"
            "  --vsock-uds PATH  Unix socket bridging the guest's vsock (CID 3)\n"
+           "  --disk SPEC       virtio-blk disk from a snapfs store: store=DIR,image=NAME\n"
+           "                    (read-only) or store=DIR,overlay=PATH (read-write overlay)\n"
            "  -v                more logging (repeat for debug)\n"
            "exit status: 0 guest powered off, 1 set-up error, 2 guest reset or rebooted,\n"
            "             3 guest crashed (triple fault, KVM internal error, failed entry)\n";
@@ -42,7 +45,8 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_VCPUS, OPT_CONSOLE, OPT_VSOCK };
+enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_VCPUS, OPT_CONSOLE, OPT_VSOCK,
+       OPT_DISK };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -52,6 +56,7 @@ static const struct option long_opts[] = {
     { "vcpus", required_argument, NULL, OPT_VCPUS },
     { "console", required_argument, NULL, OPT_CONSOLE },
     { "vsock-uds", required_argument, NULL, OPT_VSOCK },
+    { "disk", required_argument, NULL, OPT_DISK },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -66,6 +71,7 @@ static int apply_option(struct vmm_options *o, int c, const char *arg, char *err
     case OPT_CMDLINE: o->cmdline = arg; return 0;
     case OPT_CONSOLE: o->console = arg; return 0;
     case OPT_VSOCK: o->vsock_uds = arg; return 0;
+    case OPT_DISK: o->disk = arg; return 0;
     case 'v': o->verbose++; return 0;
     case 'h': o->help = 1; return 0;
     case OPT_MEM:

@@ -15,6 +15,7 @@ struct vmm_options {
     const char *cmdline;    /* kernel command line; a default when NULL */
     const char *console;    /* "stdio" (default), "none" or a file path */
     const char *vsock_uds;  /* host Unix socket of the vsock bridge; NULL: no vsock */
+    const char *disk;       /* virtio-blk SPEC (parsed by virtio_blk.c); NULL: no disk */
     uint64_t mem_mib;
     unsigned vcpus;
     int verbose;            /* -v count */

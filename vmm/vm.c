@@ -15,6 +15,7 @@
 #include "layout.h"
 #include "log.h"
 #include "vcpu.h"
+#include "virtio_blk.h"
 #include "virtio_vsock.h"
 #include "x86.h"
 
@@ -266,6 +267,7 @@ int vm_run(struct vm *vm)
 
 void vm_destroy(struct vm *vm)
 {
+    virtio_blk_destroy(vm->blk);
     if (vm->vsock)
         virtio_vsock_destroy(vm->vsock);
     for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {

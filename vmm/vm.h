@@ -20,6 +20,7 @@
 #include "options.h"
 
 struct virtio_vsock;
+struct virtio_blk;
 
 /* sbx-vmm's exit status (also documented in --help). */
 enum vm_exit {
@@ -49,6 +50,7 @@ struct vm {
     struct evloop *loop;
     struct acpi_config acpi;  /* devices add their virtio-mmio windows here */
     struct virtio_vsock *vsock;  /* NULL without --vsock-uds */
+    struct virtio_blk *blk;      /* NULL without --disk */
     unsigned nr_vcpus;
     struct vcpu vcpus[VMM_MAX_VCPUS];
     int stop_code;            /* -1 while running */

@@ -1,0 +1,75 @@
+/* virtio-blk (device id 2, virtio 1.x section 5.2) backed by a snapfs disk.
+ *
+ * One request queue. Offers FLUSH, DISCARD (one segment per request, 4 KiB
+ * aligned), BLK_SIZE (4096: snapfs allocates overlay space in 4 KiB blocks),
+ * SEG_MAX, and RO when the disk is an image opened without an overlay.
+ * Requests: IN, OUT, FLUSH, DISCARD, GET_ID (the image name, cut to 20 bytes);
+ * any other type is answered UNSUPP.
+ *
+ * Every field of a request comes from the guest and is checked: the header must
+ * be 16 readable bytes, the status is the last writable byte, data lengths are
+ * whole sectors and sector ranges lie inside the disk (overflow-checked); a bad
+ * request gets IOERR. A chain with no writable byte cannot carry a status: the
+ * device then asks for a reset (DEVICE_NEEDS_RESET).
+ *
+ * Threads: requests run synchronously on the event loop thread, with the
+ * device lock held; a vCPU's queue kick is handed to the loop with evloop_call. */
+#ifndef SBX_VMM_VIRTIO_BLK_H
+#define SBX_VMM_VIRTIO_BLK_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../snapfs/snapfs.h"
+#include "evloop.h"
+#include "virtio_mmio.h"
+
+#define VIRTIO_BLK_QUEUE_SIZE 256u
+/* Data segments one request may have (the header and status take two more). */
+#define VIRTIO_BLK_SEG_MAX 128u
+
+struct virtio_blk;
+
+/* The parts of a --disk SPEC: "store=DIR,image=NAME" (the image, read-only) or
+ * "store=DIR,overlay=PATH" (the overlay read-write, on its own base image). */
+struct virtio_blk_spec {
+    char store[PATH_MAX];
+    char image[SNAPFS_NAME_MAX + 1];  /* "" with an overlay */
+    char overlay[PATH_MAX];           /* "" for a read-only image */
+};
+
+/* Parses spec (keys in any order, each at most once; values must not be empty
+ * and cannot contain ','). Returns 0, or -EINVAL with a one-line reason in err. */
+int virtio_blk_parse_spec(const char *spec, struct virtio_blk_spec *out, char *err,
+                          size_t errlen);
+
+/* Creates the device on bus at base/gsi (see virtio_mmio_create) over disk,
+ * served through loop. Takes ownership of disk and of store (may be NULL),
+ * closing them in virtio_blk_destroy, also when this fails. read_only adds
+ * VIRTIO_BLK_F_RO. Set-up time only. Returns the device or NULL with errno set. */
+struct virtio_blk *virtio_blk_create(struct bus *bus, uint64_t base, unsigned gsi,
+                                     const struct irq_chip *irq, const struct guest_mem *mem,
+                                     struct evloop *loop, struct snapfs_store *store,
+                                     struct snapfs_disk *disk, bool read_only);
+
+/* Parses spec, opens its store and disk and creates the device on them.
+ * Returns the device, or NULL with errno set and a reason in err. */
+struct virtio_blk *virtio_blk_open(struct bus *bus, uint64_t base, unsigned gsi,
+                                   const struct irq_chip *irq, const struct guest_mem *mem,
+                                   struct evloop *loop, const char *spec, char *err,
+                                   size_t errlen);
+
+/* Frees the device and closes its disk and store (unflushed writes may be lost,
+ * as on a power cut). Only once no vCPU runs and the loop is stopped. */
+void virtio_blk_destroy(struct virtio_blk *blk);
+
+/* The transport handle (base/size/gsi, status). */
+struct virtio_mmio_dev *virtio_blk_dev(struct virtio_blk *blk);
+
+/* Serves every request on the queue now (takes the device lock). Loop thread
+ * only; tests and fuzzers that run no loop call it in place of the loop. */
+void virtio_blk_process(struct virtio_blk *blk);
+
+#endif
