@@ -34,21 +34,6 @@ static uint8_t *image;       /* the raw image's bytes */
 static char dir[] = "/tmp/sbx-blk-XXXXXX";
 static uint64_t hdr_gpa, st_gpa, data_gpa, disc_gpa;
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *loop_main(void *arg)
-{
-    (void)arg;
-    evloop_run(loop);
-    return NULL;
-}
-
 static uint32_t xorshift(uint32_t *s)
 {
     *s ^= *s << 13;
@@ -132,7 +117,7 @@ static int64_t submit(struct td *t, const struct seg *segs, unsigned n)
 {
     struct td_queue *q = &t->q[0];
     uint32_t id, len;
-    long end = now_ms() + 10000;
+    long end = td_now_ms() + 10000;
 
     for (unsigned i = 0; i < n; i++)
         td_desc(t, q, i, segs[i].gpa, segs[i].len,
@@ -140,7 +125,7 @@ static int64_t submit(struct td *t, const struct seg *segs, unsigned n)
                            (i + 1 < n ? VRING_DESC_F_NEXT : 0)), (uint16_t)(i + 1));
     td_publish(t, q, 0);
     td_kick(t, 0);
-    while (now_ms() < end) {
+    while (td_now_ms() < end) {
         if (td_used(t, 0, &id, &len)) {
             CHECK(id == 0);
             return len;
@@ -403,7 +388,7 @@ int main(void)
     CHECK(!virtio_blk_open(&t.bus, TD_BASE, TD_GSI, &t.irq, &t.mem, loop,
                            "store=/nonexistent/sbx,image=base", err, sizeof(err)));
     b = open_disk(&t, "overlay");
-    CHECK(pthread_create(&thread, NULL, loop_main, NULL) == 0);
+    CHECK(pthread_create(&thread, NULL, td_loop_main, loop) == 0);
     td_wr(&t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
     CHECK(!(td_rd(&t, VIRTIO_MMIO_DEVICE_FEATURES) & (1u << VIRTIO_BLK_F_RO)));
     probe(&t);

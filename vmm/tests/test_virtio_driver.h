@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
@@ -16,7 +17,24 @@
 #include "../bus.h"
 #include "../guest_mem.h"
 #include "../irq.h"
+#include "../evloop.h"
 #include "../virtio_mmio.h"
+
+/* Monotonic milliseconds, for the tests' bounded waits. */
+static inline long td_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A thread body that runs the event loop given as arg (pthread_create). */
+static inline void *td_loop_main(void *arg)
+{
+    evloop_run(arg);
+    return NULL;
+}
 
 #define CHECK(c) do { if (!(c)) { fprintf(stderr, "%s:%d: CHECK(%s) failed\n", \
                      __FILE__, __LINE__, #c); exit(1); } } while (0)

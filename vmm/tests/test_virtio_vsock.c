@@ -39,21 +39,6 @@ struct pkt {
     uint8_t data[4096];
 };
 
-static long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void *loop_main(void *arg)
-{
-    (void)arg;
-    evloop_run(loop);
-    return NULL;
-}
-
 /* ---- guest side ---- */
 
 static void rx_post(unsigned slot)
@@ -66,11 +51,11 @@ static void rx_post(unsigned slot)
  * posted again at once. */
 static bool guest_recv(struct pkt *p, int timeout_ms)
 {
-    long end = now_ms() + timeout_ms;
+    long end = td_now_ms() + timeout_ms;
     uint32_t id, len;
 
     while (!td_used(&t, 0, &id, &len)) {
-        if (now_ms() > end)
+        if (td_now_ms() > end)
             return false;
         usleep(200);
     }
@@ -100,7 +85,7 @@ static void guest_send_raw(const struct virtio_vsock_hdr *h, const void *data, u
     unsigned slot = tx_next++ % NQ;
     uint64_t gpa = tx_base + (uint64_t)slot * TXBUF;
     uint32_t id, ulen;
-    long end = now_ms() + 5000;
+    long end = td_now_ms() + 5000;
 
     CHECK(len <= TXBUF - HDR);
     memcpy(t.mem_buf + gpa, h, HDR);
@@ -110,7 +95,7 @@ static void guest_send_raw(const struct virtio_vsock_hdr *h, const void *data, u
     td_publish(&t, &t.q[1], (uint16_t)slot);
     td_kick(&t, 1);
     while (!td_used(&t, 1, &id, &ulen)) { /* the device has taken it */
-        CHECK(now_ms() < end);
+        CHECK(td_now_ms() < end);
         usleep(100);
     }
     CHECK(id == slot);
@@ -524,8 +509,8 @@ static void test_rx_starvation_and_transport_reset(void)
     td_desc(&t, &t.q[2], 0, evbuf, 4096, VRING_DESC_F_WRITE, 0);
     td_publish(&t, &t.q[2], 0);
     CHECK(evloop_call(loop, transport_reset_on_loop, &done) == 0);
-    long end = now_ms() + 5000;
-    while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE) && now_ms() < end)
+    long end = td_now_ms() + 5000;
+    while (!__atomic_load_n(&done, __ATOMIC_ACQUIRE) && td_now_ms() < end)
         usleep(1000);
     CHECK(done == 1);
     CHECK(td_used(&t, 2, &id, &len) && id == 0 && len == 4);
@@ -606,9 +591,9 @@ static void test_malformed(void)
     td_desc(&t, &t.q[1], 1, TD_MEM_SIZE - 8, 64, 0, 0);
     td_publish(&t, &t.q[1], 1);
     td_kick(&t, 1);
-    long end = now_ms() + 5000;
+    long end = td_now_ms() + 5000;
     while (!(td_rd(&t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)) {
-        CHECK(now_ms() < end);
+        CHECK(td_now_ms() < end);
         usleep(1000);
     }
     (void)id;
@@ -643,7 +628,7 @@ int main(void)
     CHECK(loop);
     vs = virtio_vsock_create(&t.bus, TD_BASE, TD_GSI, &t.irq, &t.mem, loop, VSOCK_GUEST_CID, path);
     CHECK(vs);
-    CHECK(pthread_create(&thread, NULL, loop_main, NULL) == 0);
+    CHECK(pthread_create(&thread, NULL, td_loop_main, loop) == 0);
     rx_base = td_alloc(&t, (uint64_t)NQ * RXBUF);
     tx_base = td_alloc(&t, (uint64_t)NQ * TXBUF);
     probe();
