@@ -10,7 +10,7 @@ $(B)/images/vmlinuz: images/fetch-kernel
 	@mkdir -p $(@D)
 	cp "$(IMAGES_KERNEL_DIR)"/boot/vmlinuz-* $@
 
-$(B)/images/initrd.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/fetch-kernel
+$(B)/images/initrd.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/add-modules images/fetch-kernel
 	@mkdir -p $(@D)
 	images/build-initrd $@ $(B)/bin/sbx-init "$(IMAGES_KERNEL_DIR)" $(GUEST_MODULES)
 
@@ -21,6 +21,6 @@ $(B)/images/vmlinux: $(B)/images/vmlinuz images/extract-vmlinux
 
 # A test guest: the same initramfs plus busybox, so commands can run in it.
 BINS += $(B)/images/initrd-busybox.cpio.gz
-$(B)/images/initrd-busybox.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/fetch-kernel
+$(B)/images/initrd-busybox.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/add-modules images/fetch-kernel
 	@mkdir -p $(@D)
 	images/build-initrd --busybox $@ $(B)/bin/sbx-init "$(IMAGES_KERNEL_DIR)" $(GUEST_MODULES)

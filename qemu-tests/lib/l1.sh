@@ -15,15 +15,10 @@ l1_prepare() {
     L1_INITRD=$cache/l1/initrd-$key.cpio.gz
     [[ -f $L1_INITRD ]] && return 0
     stage=$(mktemp -d)
-    mkdir -p "$stage"/{bin,lib/modules}
+    mkdir -p "$stage/bin"
     cp /bin/busybox "$stage/bin/busybox"
     install -m 0755 qemu-tests/l1-init "$stage/init"
-    for m in $L1_MODULES; do
-        modprobe -d "$kdir" -S "$version" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
-    done | awk '!seen[$0]++' | while read -r ko; do
-        cp "$ko" "$stage/lib/modules/"
-        echo "/lib/modules/$(basename "$ko")" >> "$stage/modules.load"
-    done
+    images/add-modules "$stage" modules.load "$kdir" $L1_MODULES
     mkdir -p "$cache/l1"
     (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) \
         | gzip -1 > "$L1_INITRD.tmp" && mv "$L1_INITRD.tmp" "$L1_INITRD"
