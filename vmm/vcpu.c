@@ -57,6 +57,7 @@ int vcpu_create(struct vm *vm, unsigned index, uint64_t entry, char *err, size_t
     if (run == MAP_FAILED)
         goto fail_errno;
     v->run = run;
+    v->run_size = (size_t)mmap_size;
     step = "KVM_SET_CPUID2";
     if ((rc = set_cpuid(vm, v)) < 0)
         goto fail;

@@ -272,7 +272,7 @@ void vm_destroy(struct vm *vm)
         virtio_vsock_destroy(vm->vsock);
     for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
         if (vm->vcpus[i].run)
-            munmap(vm->vcpus[i].run, (size_t)ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0));
+            munmap(vm->vcpus[i].run, vm->vcpus[i].run_size);
         if (vm->vcpus[i].fd >= 0)
             close(vm->vcpus[i].fd);
     }

@@ -35,6 +35,7 @@ struct vcpu {
     unsigned index;
     int fd;
     struct kvm_run *run;
+    size_t run_size;          /* bytes mapped at run */
     pthread_t thread;
     int started;
 };
