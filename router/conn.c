@@ -823,10 +823,21 @@ void conn_reap(struct relay_env *env)
     }
 }
 
+/* Puts c on the list of connections driven again before the next wait. */
+static void run_again(struct conn *c)
+{
+    if (c->in_again)
+        return;
+    c->in_again = true;
+    c->again_next = c->env->again;
+    c->env->again = c;
+}
+
 static void drive(struct conn *c)
 {
-    for (int round = 0; round < 64 && !c->dead; round++) {
-        bool progress = false;
+    bool progress = true;
+    for (int round = 0; round < 64 && progress && !c->dead; round++) {
+        progress = false;
         if (c->handshaking && !handshake_step(c))
             break;
         progress |= client_fill(c);
@@ -840,21 +851,20 @@ static void drive(struct conn *c)
         while (response_step(c) && !c->dead)
             progress = true; /* a whole response into b2c, then one write */
         progress |= client_flush(c);
-        if (!progress)
-            break;
     }
     if (c->dead) {
         conn_free(c);
         return;
     }
     update_interest(c);
+    /* Stopped by the round limit while bytes still moved: the state may wait on no
+     * event at all (cin full, c2b just flushed), so come back rather than stall. */
+    if (progress)
+        run_again(c);
     /* epoll cannot tell about bytes OpenSSL already holds: come back for them. */
-    if (c->ssl && c->c_readable && !c->client_eof && !c->in_again && buf_room(&c->cin) > 0 &&
-        SSL_pending(c->ssl) > 0) {
-        c->in_again = true;
-        c->again_next = c->env->again;
-        c->env->again = c;
-    }
+    if (c->ssl && c->c_readable && !c->client_eof && buf_room(&c->cin) > 0 &&
+        SSL_pending(c->ssl) > 0)
+        run_again(c);
 }
 
 void conn_run_again(struct relay_env *env)
