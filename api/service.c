@@ -2,9 +2,22 @@
 #include "service.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
+
+static pthread_mutex_t svc_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void svc_lock(void)
+{
+    pthread_mutex_lock(&svc_mutex);
+}
+
+void svc_unlock(void)
+{
+    pthread_mutex_unlock(&svc_mutex);
+}
 
 void svc_default_limits(struct svc_limits *l)
 {

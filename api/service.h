@@ -30,6 +30,14 @@ struct svc {
     struct svc_limits limits;
 };
 
+/* The one process-wide lock. Every store and driver call runs under it: HTTP
+ * handler threads, the event loop's callbacks (VMM exits, signals, retention)
+ * and the snapshot build threads. Handlers that block for long (agent I/O,
+ * snapshot capture) release it around the blocking part and look their rows up
+ * again afterwards. Not recursive. */
+void svc_lock(void);
+void svc_unlock(void);
+
 /* The limits sbx-api uses unless told otherwise. */
 void svc_default_limits(struct svc_limits *limits);
 
