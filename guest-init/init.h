@@ -12,7 +12,7 @@ struct init_flags {
 };
 
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run (creating the
- * directories). Goes on past a failure; returns -1 with the first failure in err. */
+ * directories) and adds /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr. Goes on past a failure; returns -1 with the first failure in err. */
 int init_mount_all(char *err, size_t errlen);
 
 /* Makes fds 0, 1 and 2 /dev/console when the kernel could not (no /dev/console
@@ -32,9 +32,10 @@ void init_parse_flags(const char *cmdline, struct init_flags *flags);
 /* Reads /proc/cmdline and parses it. */
 void init_read_flags(struct init_flags *flags);
 
-/* Mounts dev (ext4) and makes it the root, moving /dev, /proc, /sys and /run
- * along; the calling process (PID 1) goes on in the new root. 0, or -1 with the
- * reason in err (the initramfs stays the root then). */
+/* Mounts dev (ext4) and makes it the root, moving /dev (with /dev/pts and
+ * /dev/shm), /proc, /sys, /run and /tmp along; the calling process (PID 1) goes on
+ * in the new root. 0, or -1 with the reason in err (the initramfs stays the root
+ * then, its mounts where they were). */
 int init_switch_root(const char *dev, char *err, size_t errlen);
 
 /* Brings the loopback interface up. 0 or -1. */

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -47,11 +48,47 @@ static void say(const char *fmt, ...)
     (void)w;
 }
 
+/* Reaps children until none is left or timeout_ms passed. 1 when none is left. */
+static int reap_all(int timeout_ms)
+{
+    struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+
+    for (int waited = 0;; waited += 10) {
+        pid_t pid;
+
+        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+            ;
+        if (pid < 0 && errno == ECHILD)
+            return 1;
+        if (waited >= timeout_ms)
+            return 0;
+        nanosleep(&tick, NULL);
+    }
+}
+
+/* Everything but PID 1 (daemons the sandbox started, e.g. sshd): a second to
+ * exit on SIGTERM, then SIGKILL, so that nothing holds the root disk open for
+ * writing when it goes read-only. Orphans are PID 1's children, so reaping tells. */
+static void stop_processes(void)
+{
+    if (kill(-1, SIGTERM) < 0)
+        return;   /* ESRCH: no other process */
+    if (reap_all(1000))
+        return;
+    kill(-1, SIGKILL);
+    reap_all(1000);
+}
+
+static int root_switched;   /* the root is a disk: make it read-only before power-off */
+
 static void power_off(void)
 {
     tcdrain(STDOUT_FILENO);  /* let the console show everything said so far */
+    stop_processes();
     sync();
     init_unmount_all();
+    if (root_switched && mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        say("sbx-init: warning: root disk stays writable: %s", strerror(errno));
     reboot(RB_POWER_OFF);
     /* Only reached if the kernel has no way to power off. */
     say("sbx-init: power off failed: %s", strerror(errno));
@@ -113,8 +150,12 @@ int main(int argc, char **argv)
     if (init_load_modules("/lib/modules/load", err, sizeof(err)) < 0)
         say("sbx-init: warning: %s", err);
     init_read_flags(&flags);
-    if (flags.root[0] && init_switch_root(flags.root, err, sizeof(err)) < 0)
-        say("sbx-init: warning: staying in the initramfs: %s", err);
+    if (flags.root[0]) {
+        if (init_switch_root(flags.root, err, sizeof(err)) == 0)
+            root_switched = 1;
+        else
+            say("sbx-init: warning: staying in the initramfs: %s", err);
+    }
     sethostname(flags.hostname, strlen(flags.hostname));
     if (init_loopback_up() < 0)
         say("sbx-init: warning: cannot bring up loopback");

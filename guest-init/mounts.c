@@ -27,6 +27,21 @@ static const struct init_mount init_mounts[] = {
 
 #define NR_MOUNTS (sizeof(init_mounts) / sizeof(init_mounts[0]))
 
+/* What udev would add to devtmpfs: bash's <(...) and many scripts need /dev/fd. */
+static const char *const dev_links[][2] = {
+    { "/proc/self/fd", "/dev/fd" },
+    { "/proc/self/fd/0", "/dev/stdin" },
+    { "/proc/self/fd/1", "/dev/stdout" },
+    { "/proc/self/fd/2", "/dev/stderr" },
+};
+
+static void make_dev_links(void)
+{
+    for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
+        if (symlink(dev_links[i][0], dev_links[i][1]) < 0 && errno != EEXIST)
+            return;   /* no /dev: nothing else will work either */
+}
+
 int init_mount_all(char *err, size_t errlen)
 {
     int rc = 0;
@@ -40,6 +55,7 @@ int init_mount_all(char *err, size_t errlen)
             snprintf(err, errlen, "mount %s on %s: %s", m->type, m->target, strerror(errno));
         rc = -1;
     }
+    make_dev_links();
     return rc;
 }
 

@@ -1,5 +1,7 @@
 /* Switching PID 1 from the initramfs to the root disk given by sbx.root=DEV
- * (ext4): the kernel file systems move along, the agent keeps running in PID 1. */
+ * (ext4): the kernel file systems move along (with /dev go /dev/pts and /dev/shm),
+ * and so does the /tmp tmpfs, so a root disk's /tmp starts empty on every boot and
+ * its files do not end up in the disk's overlay. The agent keeps running in PID 1. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +14,7 @@
 
 #define NEW_ROOT "/newroot"
 
-static const char *const moved_mounts[] = { "/dev", "/proc", "/sys", "/run" };
+static const char *const moved_mounts[] = { "/dev", "/proc", "/sys", "/run", "/tmp" };
 
 /* The disk appears once its driver has probed, which may lag module loading. */
 static int wait_for_device(const char *dev, int timeout_ms)
@@ -28,6 +30,17 @@ static int wait_for_device(const char *dev, int timeout_ms)
     return -1;
 }
 
+/* Puts the first n moved mounts back where they were (a failed switch). */
+static void unmove_kernel_mounts(size_t n)
+{
+    char from[64];
+
+    while (n-- > 0) {
+        snprintf(from, sizeof(from), NEW_ROOT "%s", moved_mounts[n]);
+        mount(from, moved_mounts[n], NULL, MS_MOVE, NULL);
+    }
+}
+
 static int move_kernel_mounts(char *err, size_t errlen)
 {
     char target[64];
@@ -38,6 +51,7 @@ static int move_kernel_mounts(char *err, size_t errlen)
         if (mount(moved_mounts[i], target, NULL, MS_MOVE, NULL) < 0) {
             snprintf(err, errlen, "moving %s to the root disk: %s", moved_mounts[i],
                      strerror(errno));
+            unmove_kernel_mounts(i);
             return -1;
         }
     }
@@ -55,14 +69,14 @@ int init_switch_root(const char *dev, char *err, size_t errlen)
         snprintf(err, errlen, "mounting %s (ext4) as root: %s", dev, strerror(errno));
         return -1;
     }
-    if (move_kernel_mounts(err, errlen) < 0)
+    if (move_kernel_mounts(err, errlen) < 0) {
+        umount2(NEW_ROOT, MNT_DETACH);
         return -1;
+    }
     if (chdir(NEW_ROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
         chdir("/") < 0) {
         snprintf(err, errlen, "switching to the root disk: %s", strerror(errno));
         return -1;
     }
-    mkdir("/dev/pts", 0755);
-    mkdir("/tmp", 01777);
     return 0;
 }

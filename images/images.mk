@@ -24,3 +24,11 @@ BINS += $(B)/images/initrd-busybox.cpio.gz
 $(B)/images/initrd-busybox.cpio.gz: $(B)/bin/sbx-init images/build-initrd images/add-modules images/fetch-kernel
 	@mkdir -p $(@D)
 	images/build-initrd --busybox $@ $(B)/bin/sbx-init "$(IMAGES_KERNEL_DIR)" $(GUEST_MODULES)
+
+# The default sandbox root filesystem: Debian 12 minbase + python3, openssh-server and
+# a few tools, as ext4 (images/build-rootfs; cached under $(SBX_CACHE)/rootfs, built
+# as root with network the first time).
+DEPS += debootstrap e2fsprogs
+BINS += $(B)/images/rootfs.ext4
+$(B)/images/rootfs.ext4: images/build-rootfs
+	images/build-rootfs $@
