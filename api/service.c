@@ -3,20 +3,29 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
 
 static pthread_mutex_t svc_mutex = PTHREAD_MUTEX_INITIALIZER;
+static __thread bool svc_held;      /* this thread holds svc_mutex */
 
 void svc_lock(void)
 {
     pthread_mutex_lock(&svc_mutex);
+    svc_held = true;
 }
 
 void svc_unlock(void)
 {
+    svc_held = false;
     pthread_mutex_unlock(&svc_mutex);
+}
+
+bool svc_lock_held(void)
+{
+    return svc_held;
 }
 
 void svc_default_limits(struct svc_limits *l)

@@ -7,6 +7,7 @@
 #include "store.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct svc_limits {
@@ -37,6 +38,8 @@ struct svc {
  * again afterwards. Not recursive. */
 void svc_lock(void);
 void svc_unlock(void);
+/* Whether the calling thread holds it (for code called both ways). */
+bool svc_lock_held(void);
 
 /* The limits sbx-api uses unless told otherwise. */
 void svc_default_limits(struct svc_limits *limits);
