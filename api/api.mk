@@ -4,9 +4,11 @@ API_LIB_SRCS := api/apilog.c api/apierr.c api/loop.c api/store.c api/validate.c 
                 api/service.c api/sandbox.c api/snapshot.c api/retention.c \
                 api/driver_proc.c api/router.c api/openapi.c api/httpd.c api/options.c
 API_LDLIBS   := -lmicrohttpd -ljansson -lsqlite3
-CLI_SRCS     := api/cli/sbx.c api/cli/cli_http.c api/cli/cli_format.c
-CLI_LDLIBS   := -lcurl -ljansson
-DEPS         += libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev curl
+CLI_SRCS     := api/cli/sbx.c api/cli/cli_http.c api/cli/cli_format.c api/cli/cli_ws.c \
+                api/cli/cli_exec.c api/cli/cli_tunnel.c api/cli/cli_cp.c api/cli/cli_ssh.c
+CLI_LDLIBS   := -lcurl -ljansson -lwslay -lcrypto
+DEPS         += libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev curl \
+                libwslay-dev libssl-dev
 
 # openapi.c embeds api/openapi.json with .incbin.
 $(call rel,api/openapi.c) $(call san,api/openapi.c) $(call fuzz,api/openapi.c): api/openapi.json
@@ -26,6 +28,14 @@ API_TESTS := test_store test_validate test_http_errors test_http_lifecycle test_
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx
+
+# api/tests/test_cli_*.py -> unit test api/test_cli_*: scripts driving build/bin/sbx
+# against a stand-in server of their own (python3, standard library only).
+API_SCRIPT_TESTS := $(patsubst api/tests/%.py,$(B)/tests/api/%,$(wildcard api/tests/test_cli_*.py))
+UNIT_TESTS += $(API_SCRIPT_TESTS)
+$(API_SCRIPT_TESTS): $(B)/tests/api/%: api/tests/%.py $(B)/bin/sbx
+	@mkdir -p $(@D)
+	ln -sfn $(abspath $<) $@
 
 # libFuzzer target for the request path (routing + JSON body validation).
 $(eval $(call fuzz_target,api/fuzz_request,api/fuzz/fuzz_request.c $(API_LIB_SRCS),$(API_LDLIBS)))

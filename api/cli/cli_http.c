@@ -2,6 +2,9 @@
 #include "cli_http.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +32,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static struct curl_slist *make_headers(const struct cli_conn *conn, int has_body)
+struct curl_slist *cli_headers(const struct cli_conn *conn, int has_body)
 {
     struct curl_slist *h = NULL;
     char line[600];
@@ -49,7 +52,7 @@ int cli_request(const struct cli_conn *conn, const char *method, const char *pat
     struct body_buf b = { 0 };
     char url[2048], *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     CURL *curl = curl_easy_init();
-    struct curl_slist *headers = make_headers(conn, text != NULL);
+    struct curl_slist *headers = cli_headers(conn, text != NULL);
     CURLcode rc;
 
     memset(out, 0, sizeof(*out));
@@ -93,5 +96,35 @@ int cli_path(char *out, size_t len, const char *prefix, const char *name, const 
         return -1;
     n = snprintf(out, len, "%s%s%s", prefix, escaped, suffix);
     curl_free(escaped);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+char *cli_key_from_file(void)
+{
+    const char *home = getenv("HOME");
+    char path[4096], buf[1024];
+    ssize_t n;
+    int fd;
+
+    if (!home || !*home)
+        return NULL;
+    snprintf(path, sizeof(path), "%s/.config/sbx/api-key", home);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    return n ? strdup(buf) : NULL;
+}
+
+int cli_url(const struct cli_conn *conn, const char *path, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s%s", conn->url, path);
+
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }

@@ -5,6 +5,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+struct curl_slist;
+
 struct cli_conn {
     const char *url;            /* e.g. http://127.0.0.1:8080 */
     const char *key;            /* sent as X-Api-Key; may be NULL */
@@ -23,5 +25,13 @@ void cli_reply_free(struct cli_reply *r);
 
 /* "/v1/sandboxes/" + the percent-escaped name (+ suffix, may be ""), in out. */
 int cli_path(char *out, size_t len, const char *prefix, const char *name, const char *suffix);
+
+/* The request headers: the API key, Accept (and Content-Type: JSON when
+ * has_body). Free with curl_slist_free_all. */
+struct curl_slist *cli_headers(const struct cli_conn *conn, int has_body);
+/* conn->url + path into out; -1 if too long. */
+int cli_url(const struct cli_conn *conn, const char *path, char *out, size_t len);
+/* The key in ~/.config/sbx/api-key (trailing newline dropped), malloc'd, or NULL. */
+char *cli_key_from_file(void);
 
 #endif

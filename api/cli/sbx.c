@@ -1,6 +1,9 @@
 /* sbx: command-line client of sbx-api, shaped like the LangSmith sandbox CLI.
  *   sbx [--api-url URL] [--api-key KEY] [--format json|pretty] COMMAND ...
- * Exit status: 0 success, 1 the API (or the network) said no, 2 usage. */
+ * Exit status: 0 success, 1 the API (or the network) said no, 2 usage;
+ * exec and console exit with the command's status. */
+#include "cli_cmds.h"
+#include "cli_exec.h"
 #include "cli_format.h"
 #include "cli_http.h"
 
@@ -11,39 +14,60 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 enum {
-    OPT_URL = 256, OPT_KEY, OPT_FORMAT, OPT_SNAPSHOT, OPT_VCPUS, OPT_MEMORY, OPT_DISK,
-    OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_IMAGE, OPT_COUNT,
+    OPT_URL = 256, OPT_KEY, OPT_FORMAT, OPT_ENV,
+    OPT_SNAPSHOT, OPT_VCPUS, OPT_MEMORY, OPT_DISK, OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_IMAGE,
+    OPT_CWD, OPT_USER, OPT_TIMEOUT, OPT_TTY, OPT_STDIN, OPT_SHELL, OPT_REMOTE_PORT,
+    OPT_LOCAL_PORT, OPT_STDIO, OPT_IDENTITY, OPT_SSH_DIR, OPT_PORT, OPT_EXPIRES, OPT_SOURCE,
+    OPT_CAPACITY, OPT_WAIT, OPT_BOX,
+    OPT_COUNT,
 };
-#define BIT(o) (1u << ((o) - OPT_SNAPSHOT))
+#define BIT(o) (1ull << ((o) - OPT_ENV))
+
+/* Positional arguments a command takes after its name. */
+enum { ARGS_NONE, ARGS_ONE, ARGS_TWO, ARGS_CMD };
 
 struct cli {
     struct cli_conn conn;
     bool pretty;
-    const char *args[3];
+    char **args;                    /* positional arguments, nargs of them */
     int nargs;
+    char **envs;                    /* --env K=V values, nenvs of them */
+    int nenvs;
     const char *opt[OPT_COUNT];     /* command options' values by id */
-    unsigned seen;                  /* BIT() of command options given */
+    unsigned long long seen;        /* BIT() of command options given */
 };
 
 struct command {
     const char *name;               /* "create", "snapshot list", ... */
-    int nargs;                      /* positional arguments after the name */
-    unsigned allowed;               /* BIT() of options it takes */
-    int (*run)(struct cli *cli, const char *arg);
+    int args;                       /* ARGS_* */
+    unsigned long long allowed;     /* BIT() of options it takes */
+    int (*run)(struct cli *cli, char **args, int nargs);
 };
 
 static const char usage[] =
     "usage: sbx [--api-url URL] [--api-key KEY] [--format json|pretty] COMMAND\n"
     "  create NAME --snapshot ID|NAME [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
-    "              [--idle-ttl SECONDS] [--delete-after-stop SECONDS]\n"
-    "  list | get NAME | start NAME | stop NAME | delete NAME\n"
+    "              [--idle-ttl SECONDS] [--delete-after-stop SECONDS] [--wait]\n"
+    "  list | get NAME | start NAME [--wait] | stop NAME | delete NAME | wait NAME\n"
     "  update NAME [--vcpus N] [--memory SIZE] [--idle-ttl S] [--delete-after-stop S]\n"
-    "  snapshot list | snapshot get ID | snapshot delete ID\n"
+    "  exec NAME [--cwd D] [--env K=V]... [--user U] [--timeout S] [--tty] [--stdin]\n"
+    "       -- CMD ARGS...\n"
+    "  console NAME [--shell /bin/bash]\n"
+    "  tunnel NAME --remote-port P [--local-port L | --stdio]\n"
+    "  cp LOCAL NAME:/path | cp NAME:/path LOCAL   (- for stdin/stdout)\n"
+    "  ssh-setup NAME [--identity KEY.pub] [--ssh-dir DIR]\n"
+    "  service-url NAME --port P [--expires SECONDS]\n"
+    "  snapshot list | snapshot get ID | snapshot delete ID | snapshot wait ID\n"
+    "  snapshot build NAME --source PATH [--capacity SIZE] [--wait]\n"
+    "  snapshot capture NAME --box SANDBOX [--wait]\n"
     "  snapshot register NAME --image PATH   (an image already in sbx-api's snapshot dir)\n"
-    "SIZE: 512mb, 1gb, 2gib; bare numbers are MiB for --memory, GiB for --disk.\n"
-    "Environment: SBX_API_URL (default http://127.0.0.1:8080), SBX_API_KEY.\n";
+    "SIZE: 512mb, 1gb, 2gib; bare numbers are MiB for --memory, GiB for --disk, --capacity.\n"
+    "Environment: SBX_API_URL (default http://127.0.0.1:8080), SBX_API_KEY (else the file\n"
+    "~/.config/sbx/api-key).\n";
 
 static int usage_error(const char *fmt, const char *what)
 {
@@ -67,9 +91,10 @@ static int api_error(const struct cli_reply *r)
     return 1;
 }
 
-/* Sends the request; on success hands the reply to show (may be NULL). */
-static int call(struct cli *cli, const char *method, const char *path, json_t *body,
-                void (*show)(struct cli *cli, json_t *json))
+/* Sends the request; on success hands the reply to show (may be NULL) and,
+ * when keep is not NULL, a reference to the reply in *keep. */
+static int call_keep(struct cli *cli, const char *method, const char *path, json_t *body,
+                     void (*show)(struct cli *cli, json_t *json), json_t **keep)
 {
     struct cli_reply r;
     char err[512];
@@ -83,8 +108,16 @@ static int call(struct cli *cli, const char *method, const char *path, json_t *b
         rc = api_error(&r);
     else if (show)
         show(cli, r.json);
+    if (rc == 0 && keep)
+        *keep = json_incref(r.json);
     cli_reply_free(&r);
     return rc;
+}
+
+static int call(struct cli *cli, const char *method, const char *path, json_t *body,
+                void (*show)(struct cli *cli, json_t *json))
+{
+    return call_keep(cli, method, path, body, show, NULL);
 }
 
 static void show_object(struct cli *cli, json_t *json)
@@ -129,19 +162,28 @@ static int show_deleted(struct cli *cli, const char *kind, const char *name)
     return 0;
 }
 
-static int set_int(json_t *body, const char *key, const char *text, int64_t unit_mib)
+static int whole_number(const char *text, long long lo, long long hi, long long *out)
 {
-    int64_t v;
     char *end;
 
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    if (errno || end == text || *end || *out < lo || *out > hi)
+        return usage_error("'%s' is not a whole number in range", text);
+    return 0;
+}
+
+static int set_int(json_t *body, const char *key, const char *text, int64_t unit_mib)
+{
+    long long v;
+
     if (unit_mib) {
-        if (cli_parse_size(text, unit_mib, &v))
+        int64_t size;
+        if (cli_parse_size(text, unit_mib, &size))
             return usage_error("bad size '%s'", text);
-    } else {
-        errno = 0;
-        v = strtoll(text, &end, 10);
-        if (errno || end == text || *end)
-            return usage_error("'%s' is not a whole number", text);
+        v = size;
+    } else if (whole_number(text, INT64_MIN, INT64_MAX, &v)) {
+        return 2;
     }
     json_object_set_new(body, key, json_integer(v));
     return 0;
@@ -165,11 +207,148 @@ static int resource_fields(struct cli *cli, json_t *body)
     return 0;
 }
 
-static int run_create(struct cli *cli, const char *name)
+/* ---- waiting ---- */
+
+static long now_ms(void)
 {
-    json_t *body = json_pack("{s:s}", "name", name);
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static long wait_limit_ms(struct cli *cli)
+{
+    long long s = 600;
+
+    if (cli->opt[OPT_TIMEOUT] && whole_number(cli->opt[OPT_TIMEOUT], 0, 86400 * 7, &s))
+        return -1;
+    return (long)s * 1000L;
+}
+
+/* Polls GET path until "status" is ready_status (0) or one of bad (1). */
+static int poll_status(struct cli *cli, const char *path, const char *ready_status,
+                       const char *const *bad, json_t **last)
+{
+    long limit = wait_limit_ms(cli), deadline = now_ms() + limit;
+
+    if (limit < 0)
+        return 2;
+    for (;;) {
+        json_t *j = NULL;
+        int rc = call_keep(cli, "GET", path, NULL, NULL, &j);
+        const char *st = json_string_value(json_object_get(j, "status"));
+
+        if (rc) {
+            json_decref(j);
+            return rc;
+        }
+        if (st && !strcmp(st, ready_status)) {
+            *last = j;
+            return 0;
+        }
+        for (int i = 0; st && bad[i]; i++) {
+            if (!strcmp(st, bad[i])) {
+                const char *m = json_string_value(json_object_get(j, "status_message"));
+                fprintf(stderr, "sbx: it is %s%s%s\n", st, m ? ": " : "", m ? m : "");
+                *last = j;
+                return 1;
+            }
+        }
+        json_decref(j);
+        if (now_ms() >= deadline) {
+            fprintf(stderr, "sbx: still not %s after %ld s\n", ready_status, limit / 1000);
+            return 1;
+        }
+        usleep(500 * 1000);
+    }
+}
+
+/* The guest agent answers: a one-shot `true`, retried while it times out.
+ * A server without exec (501) counts as ready. */
+static int wait_agent(struct cli *cli, const char *name)
+{
+    long deadline = now_ms() + wait_limit_ms(cli);
+    json_t *body = json_pack("{s:[s],s:i}", "command", "true", "timeout_seconds", 10);
+    char path[512];
+    int rc = 1;
+
+    if (cli_path(path, sizeof(path), "/v1/sandboxes/", name, "/exec"))
+        goto out;
+    for (;;) {
+        struct cli_reply r;
+        char err[512];
+
+        if (cli_request(&cli->conn, "POST", path, body, &r, err, sizeof(err))) {
+            fprintf(stderr, "sbx: %s\n", err);
+            goto out;
+        }
+        long st = r.status;
+        if (st < 300 || st == 501) {
+            cli_reply_free(&r);
+            rc = 0;
+            goto out;
+        }
+        if ((st != 504 && st != 502 && st != 503) || now_ms() >= deadline) {
+            rc = api_error(&r);
+            cli_reply_free(&r);
+            goto out;
+        }
+        cli_reply_free(&r);
+        usleep(500 * 1000);
+    }
+out:
+    json_decref(body);
+    return rc;
+}
+
+static int wait_sandbox(struct cli *cli, const char *name)
+{
+    static const char *const bad[] = { "failed", "stopped", NULL };
+    json_t *last = NULL;
+    char path[512];
     int rc;
 
+    if (cli_path(path, sizeof(path), "/v1/sandboxes/", name, ""))
+        return usage_error("bad name '%s'", name);
+    rc = poll_status(cli, path, "running", bad, &last);
+    if (rc == 0)
+        rc = wait_agent(cli, name);
+    if (rc == 0) {
+        json_decref(last);
+        last = NULL;
+        rc = call_keep(cli, "GET", path, NULL, NULL, &last);
+    }
+    if (rc == 0)
+        show_object(cli, last);
+    json_decref(last);
+    return rc;
+}
+
+static int wait_snapshot(struct cli *cli, const char *id)
+{
+    static const char *const bad[] = { "failed", NULL };
+    json_t *last = NULL;
+    char path[512];
+    int rc;
+
+    if (cli_path(path, sizeof(path), "/v1/snapshots/", id, ""))
+        return usage_error("bad id '%s'", id);
+    rc = poll_status(cli, path, "ready", bad, &last);
+    if (rc == 0)
+        show_object(cli, last);
+    json_decref(last);
+    return rc;
+}
+
+/* ---- control plane ---- */
+
+static int run_create(struct cli *cli, char **args, int nargs)
+{
+    json_t *body = json_pack("{s:s}", "name", args[0]), *made = NULL;
+    int rc;
+
+    (void)nargs;
     if (!cli->opt[OPT_SNAPSHOT]) {
         json_decref(body);
         return usage_error("%s needs --snapshot", "create");
@@ -177,109 +356,321 @@ static int run_create(struct cli *cli, const char *name)
     json_object_set_new(body, "snapshot", json_string(cli->opt[OPT_SNAPSHOT]));
     rc = resource_fields(cli, body);
     if (rc == 0)
-        rc = call(cli, "POST", "/v1/sandboxes", body, show_object);
+        rc = call_keep(cli, "POST", "/v1/sandboxes", body,
+                       cli->opt[OPT_WAIT] ? NULL : show_object, &made);
+    if (rc == 0 && cli->opt[OPT_WAIT])
+        rc = wait_sandbox(cli, args[0]);
+    json_decref(made);
     json_decref(body);
     return rc;
 }
 
-static int run_update(struct cli *cli, const char *name)
+static int run_update(struct cli *cli, char **args, int nargs)
 {
     json_t *body = json_object();
     char path[512];
     int rc = resource_fields(cli, body);
 
-    if (rc == 0 && cli_path(path, sizeof(path), "/v1/sandboxes/", name, ""))
-        rc = usage_error("bad name '%s'", name);
+    (void)nargs;
+    if (rc == 0 && cli_path(path, sizeof(path), "/v1/sandboxes/", args[0], ""))
+        rc = usage_error("bad name '%s'", args[0]);
     if (rc == 0)
         rc = call(cli, "PATCH", path, body, show_object);
     json_decref(body);
     return rc;
 }
 
-/* A request on /v1/<kind>/<name><suffix> without a body. */
+/* A request on /v1/<kind>/<name><suffix>, body may be NULL. */
 static int on_named(struct cli *cli, const char *method, const char *prefix, const char *name,
-                    const char *suffix, void (*show)(struct cli *, json_t *))
+                    const char *suffix, json_t *body, void (*show)(struct cli *, json_t *))
 {
     char path[512];
 
     if (cli_path(path, sizeof(path), prefix, name, suffix))
         return usage_error("bad name '%s'", name);
-    return call(cli, method, path, NULL, show);
+    return call(cli, method, path, body, show);
 }
 
-static int run_list(struct cli *cli, const char *arg)
+static int run_list(struct cli *cli, char **args, int nargs)
 {
-    (void)arg;
+    (void)args;
+    (void)nargs;
     return call(cli, "GET", "/v1/sandboxes", NULL, show_sandboxes);
 }
 
-static int run_get(struct cli *cli, const char *name)
+static int run_get(struct cli *cli, char **args, int nargs)
 {
-    return on_named(cli, "GET", "/v1/sandboxes/", name, "", show_object);
+    (void)nargs;
+    return on_named(cli, "GET", "/v1/sandboxes/", args[0], "", NULL, show_object);
 }
 
-static int run_start(struct cli *cli, const char *name)
+static int run_start(struct cli *cli, char **args, int nargs)
 {
-    return on_named(cli, "POST", "/v1/sandboxes/", name, "/start", show_object);
+    bool wait = cli->opt[OPT_WAIT];
+    int rc;
+
+    (void)nargs;
+    rc = on_named(cli, "POST", "/v1/sandboxes/", args[0], "/start", NULL,
+                  wait ? NULL : show_object);
+    return rc == 0 && wait ? wait_sandbox(cli, args[0]) : rc;
 }
 
-static int run_stop(struct cli *cli, const char *name)
+static int run_stop(struct cli *cli, char **args, int nargs)
 {
-    return on_named(cli, "POST", "/v1/sandboxes/", name, "/stop", show_object);
+    (void)nargs;
+    return on_named(cli, "POST", "/v1/sandboxes/", args[0], "/stop", NULL, show_object);
 }
 
-static int run_delete(struct cli *cli, const char *name)
+static int run_delete(struct cli *cli, char **args, int nargs)
 {
-    int rc = on_named(cli, "DELETE", "/v1/sandboxes/", name, "", NULL);
+    int rc = on_named(cli, "DELETE", "/v1/sandboxes/", args[0], "", NULL, NULL);
 
-    return rc ? rc : show_deleted(cli, "sandbox", name);
+    (void)nargs;
+    return rc ? rc : show_deleted(cli, "sandbox", args[0]);
 }
 
-static int run_snapshot_list(struct cli *cli, const char *arg)
+static int run_wait(struct cli *cli, char **args, int nargs)
 {
-    (void)arg;
+    (void)nargs;
+    return wait_sandbox(cli, args[0]);
+}
+
+static int run_snapshot_list(struct cli *cli, char **args, int nargs)
+{
+    (void)args;
+    (void)nargs;
     return call(cli, "GET", "/v1/snapshots", NULL, show_snapshots);
 }
 
-static int run_snapshot_get(struct cli *cli, const char *id)
+static int run_snapshot_get(struct cli *cli, char **args, int nargs)
 {
-    return on_named(cli, "GET", "/v1/snapshots/", id, "", show_object);
+    (void)nargs;
+    return on_named(cli, "GET", "/v1/snapshots/", args[0], "", NULL, show_object);
 }
 
-static int run_snapshot_delete(struct cli *cli, const char *id)
+static int run_snapshot_delete(struct cli *cli, char **args, int nargs)
 {
-    int rc = on_named(cli, "DELETE", "/v1/snapshots/", id, "", NULL);
+    int rc = on_named(cli, "DELETE", "/v1/snapshots/", args[0], "", NULL, NULL);
 
-    return rc ? rc : show_deleted(cli, "snapshot", id);
+    (void)nargs;
+    return rc ? rc : show_deleted(cli, "snapshot", args[0]);
 }
 
-static int run_snapshot_register(struct cli *cli, const char *name)
+static int run_snapshot_wait(struct cli *cli, char **args, int nargs)
+{
+    (void)nargs;
+    return wait_snapshot(cli, args[0]);
+}
+
+static int run_snapshot_register(struct cli *cli, char **args, int nargs)
 {
     json_t *body;
     int rc;
 
+    (void)nargs;
     if (!cli->opt[OPT_IMAGE])
         return usage_error("%s needs --image", "snapshot register");
-    body = json_pack("{s:s,s:s}", "name", name, "image_path", cli->opt[OPT_IMAGE]);
+    body = json_pack("{s:s,s:s}", "name", args[0], "image_path", cli->opt[OPT_IMAGE]);
     rc = call(cli, "POST", "/v1/snapshots", body, show_object);
     json_decref(body);
     return rc;
 }
 
+/* POSTs body to path; with --wait, waits for the snapshot it answered. */
+static int make_snapshot(struct cli *cli, const char *path, json_t *body)
+{
+    bool wait = cli->opt[OPT_WAIT];
+    json_t *made = NULL;
+    const char *id;
+    int rc = call_keep(cli, "POST", path, body, wait ? NULL : show_object, &made);
+
+    json_decref(body);
+    if (rc || !wait) {
+        json_decref(made);
+        return rc;
+    }
+    id = json_string_value(json_object_get(made, "id"));
+    if (!id)
+        id = json_string_value(json_object_get(made, "name"));
+    rc = id ? wait_snapshot(cli, id) : 1;
+    json_decref(made);
+    return rc;
+}
+
+static int run_snapshot_build(struct cli *cli, char **args, int nargs)
+{
+    const char *src = cli->opt[OPT_SOURCE];
+    char *abs;
+    json_t *body;
+
+    (void)nargs;
+    if (!src)
+        return usage_error("%s needs --source PATH (a rootfs tarball, folder or ext4 image)",
+                           "snapshot build");
+    /* sbx-api reads the source itself: make a local relative path absolute */
+    abs = realpath(src, NULL);
+    body = json_pack("{s:s,s:s}", "name", args[0], "source", abs ? abs : src);
+    free(abs);
+    if (cli->opt[OPT_CAPACITY] && set_int(body, "capacity_gib", cli->opt[OPT_CAPACITY], 1024)) {
+        json_decref(body);
+        return 2;
+    }
+    return make_snapshot(cli, "/v1/snapshots", body);
+}
+
+static int run_snapshot_capture(struct cli *cli, char **args, int nargs)
+{
+    (void)nargs;
+    if (!cli->opt[OPT_BOX])
+        return usage_error("%s needs --box SANDBOX", "snapshot capture");
+    return make_snapshot(cli, "/v1/snapshots/capture",
+                         json_pack("{s:s,s:s}", "name", args[0], "sandbox", cli->opt[OPT_BOX]));
+}
+
+static int run_service_url(struct cli *cli, char **args, int nargs)
+{
+    json_t *body = json_object();
+    int rc;
+
+    (void)nargs;
+    if (!cli->opt[OPT_PORT]) {
+        json_decref(body);
+        return usage_error("%s needs --port P", "service-url");
+    }
+    rc = set_int(body, "port", cli->opt[OPT_PORT], 0);
+    if (rc == 0 && cli->opt[OPT_EXPIRES])
+        rc = set_int(body, "expires_in_seconds", cli->opt[OPT_EXPIRES], 0);
+    if (rc == 0)
+        rc = on_named(cli, "POST", "/v1/sandboxes/", args[0], "/service-url", body,
+                      show_object);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- data plane ---- */
+
+static int run_exec(struct cli *cli, char **args, int nargs)
+{
+    struct cli_exec e = { .name = args[0], .timeout_seconds = -1, .tty = cli->opt[OPT_TTY] };
+    long long t;
+    int rc;
+
+    e.pass_stdin = cli->opt[OPT_STDIN] || e.tty || !isatty(STDIN_FILENO);
+    e.cwd = cli->opt[OPT_CWD];
+    e.user = cli->opt[OPT_USER];
+    if (cli->opt[OPT_TIMEOUT]) {
+        if (whole_number(cli->opt[OPT_TIMEOUT], 0, 86400 * 365, &t))
+            return 2;
+        e.timeout_seconds = (long)t;
+    }
+    e.command = json_array();
+    for (int i = 1; i < nargs; i++)
+        json_array_append_new(e.command, json_string(args[i]));
+    if (cli->nenvs)
+        e.env = json_object();
+    for (int i = 0; i < cli->nenvs; i++) {
+        char *eq = strchr(cli->envs[i], '=');
+        if (!eq || eq == cli->envs[i]) {
+            json_decref(e.command);
+            json_decref(e.env);
+            return usage_error("--env wants K=V, not '%s'", cli->envs[i]);
+        }
+        *eq = '\0';
+        json_object_set_new(e.env, cli->envs[i], json_string(eq + 1));
+        *eq = '=';
+    }
+    rc = cli_exec_run(&cli->conn, &e);
+    json_decref(e.command);
+    json_decref(e.env);
+    return rc;
+}
+
+static int run_console(struct cli *cli, char **args, int nargs)
+{
+    const char *term = getenv("TERM");
+    struct cli_exec e = { .name = args[0], .timeout_seconds = 0, .tty = true,
+                          .pass_stdin = true, .kill_on_disconnect = true };
+    int rc;
+
+    (void)nargs;
+    if (cli->opt[OPT_SHELL])
+        e.command = json_pack("[s,s]", cli->opt[OPT_SHELL], "-l");
+    else    /* bash when the image has it */
+        e.command = json_pack("[s,s,s]", "/bin/sh", "-c",
+                              "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l");
+    e.env = json_pack("{s:s}", "TERM", term && *term ? term : "xterm-256color");
+    rc = cli_exec_run(&cli->conn, &e);
+    json_decref(e.command);
+    json_decref(e.env);
+    return rc;
+}
+
+static int port_opt(struct cli *cli, int opt, long long *out)
+{
+    return whole_number(cli->opt[opt], opt == OPT_LOCAL_PORT ? 0 : 1, 65535, out);
+}
+
+static int run_tunnel(struct cli *cli, char **args, int nargs)
+{
+    long long remote, local;
+
+    (void)nargs;
+    if (!cli->opt[OPT_REMOTE_PORT])
+        return usage_error("%s needs --remote-port P", "tunnel");
+    if (cli->opt[OPT_STDIO] && cli->opt[OPT_LOCAL_PORT])
+        return usage_error("%s takes --local-port or --stdio, not both", "tunnel");
+    if (port_opt(cli, OPT_REMOTE_PORT, &remote))
+        return 2;
+    local = remote;
+    if (cli->opt[OPT_LOCAL_PORT] && port_opt(cli, OPT_LOCAL_PORT, &local))
+        return 2;
+    if (cli->opt[OPT_STDIO])
+        return cli_tunnel_stdio(&cli->conn, args[0], (int)remote);
+    return cli_tunnel_listen(&cli->conn, args[0], (int)remote, (int)local, cli->pretty);
+}
+
+static int run_cp(struct cli *cli, char **args, int nargs)
+{
+    (void)nargs;
+    return cli_cp(&cli->conn, args[0], args[1], cli->pretty);
+}
+
+static int run_ssh_setup(struct cli *cli, char **args, int nargs)
+{
+    (void)nargs;
+    return cli_ssh_setup(&cli->conn, args[0], cli->opt[OPT_IDENTITY], cli->opt[OPT_SSH_DIR],
+                         cli->pretty);
+}
+
 #define RESOURCES (BIT(OPT_VCPUS) | BIT(OPT_MEMORY) | BIT(OPT_IDLE_TTL) | BIT(OPT_DELETE_AFTER))
 
 static const struct command commands[] = {
-    { "create", 1, RESOURCES | BIT(OPT_SNAPSHOT) | BIT(OPT_DISK), run_create },
-    { "list", 0, 0, run_list },
-    { "get", 1, 0, run_get },
-    { "update", 1, RESOURCES, run_update },
-    { "start", 1, 0, run_start },
-    { "stop", 1, 0, run_stop },
-    { "delete", 1, 0, run_delete },
-    { "snapshot list", 0, 0, run_snapshot_list },
-    { "snapshot get", 1, 0, run_snapshot_get },
-    { "snapshot delete", 1, 0, run_snapshot_delete },
-    { "snapshot register", 1, BIT(OPT_IMAGE), run_snapshot_register },
+    { "create", ARGS_ONE, RESOURCES | BIT(OPT_SNAPSHOT) | BIT(OPT_DISK) | BIT(OPT_WAIT) |
+      BIT(OPT_TIMEOUT), run_create },
+    { "list", ARGS_NONE, 0, run_list },
+    { "get", ARGS_ONE, 0, run_get },
+    { "update", ARGS_ONE, RESOURCES, run_update },
+    { "start", ARGS_ONE, BIT(OPT_WAIT) | BIT(OPT_TIMEOUT), run_start },
+    { "stop", ARGS_ONE, 0, run_stop },
+    { "delete", ARGS_ONE, 0, run_delete },
+    { "wait", ARGS_ONE, BIT(OPT_TIMEOUT), run_wait },
+    { "exec", ARGS_CMD, BIT(OPT_CWD) | BIT(OPT_ENV) | BIT(OPT_USER) | BIT(OPT_TIMEOUT) |
+      BIT(OPT_TTY) | BIT(OPT_STDIN), run_exec },
+    { "console", ARGS_ONE, BIT(OPT_SHELL), run_console },
+    { "tunnel", ARGS_ONE, BIT(OPT_REMOTE_PORT) | BIT(OPT_LOCAL_PORT) | BIT(OPT_STDIO),
+      run_tunnel },
+    { "cp", ARGS_TWO, 0, run_cp },
+    { "ssh-setup", ARGS_ONE, BIT(OPT_IDENTITY) | BIT(OPT_SSH_DIR), run_ssh_setup },
+    { "service-url", ARGS_ONE, BIT(OPT_PORT) | BIT(OPT_EXPIRES), run_service_url },
+    { "snapshot list", ARGS_NONE, 0, run_snapshot_list },
+    { "snapshot get", ARGS_ONE, 0, run_snapshot_get },
+    { "snapshot delete", ARGS_ONE, 0, run_snapshot_delete },
+    { "snapshot wait", ARGS_ONE, BIT(OPT_TIMEOUT), run_snapshot_wait },
+    { "snapshot register", ARGS_ONE, BIT(OPT_IMAGE), run_snapshot_register },
+    { "snapshot build", ARGS_ONE, BIT(OPT_SOURCE) | BIT(OPT_CAPACITY) | BIT(OPT_WAIT) |
+      BIT(OPT_TIMEOUT), run_snapshot_build },
+    { "snapshot capture", ARGS_ONE, BIT(OPT_BOX) | BIT(OPT_WAIT) | BIT(OPT_TIMEOUT),
+      run_snapshot_capture },
 };
 
 static const struct option long_opts[] = {
@@ -295,6 +686,24 @@ static const struct option long_opts[] = {
     { "idle-ttl", required_argument, NULL, OPT_IDLE_TTL },
     { "delete-after-stop", required_argument, NULL, OPT_DELETE_AFTER },
     { "image", required_argument, NULL, OPT_IMAGE },
+    { "cwd", required_argument, NULL, OPT_CWD },
+    { "env", required_argument, NULL, OPT_ENV },
+    { "user", required_argument, NULL, OPT_USER },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "tty", no_argument, NULL, OPT_TTY },
+    { "stdin", no_argument, NULL, OPT_STDIN },
+    { "shell", required_argument, NULL, OPT_SHELL },
+    { "remote-port", required_argument, NULL, OPT_REMOTE_PORT },
+    { "local-port", required_argument, NULL, OPT_LOCAL_PORT },
+    { "stdio", no_argument, NULL, OPT_STDIO },
+    { "identity", required_argument, NULL, OPT_IDENTITY },
+    { "ssh-dir", required_argument, NULL, OPT_SSH_DIR },
+    { "port", required_argument, NULL, OPT_PORT },
+    { "expires", required_argument, NULL, OPT_EXPIRES },
+    { "source", required_argument, NULL, OPT_SOURCE },
+    { "capacity", required_argument, NULL, OPT_CAPACITY },
+    { "wait", no_argument, NULL, OPT_WAIT },
+    { "box", required_argument, NULL, OPT_BOX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -303,6 +712,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 {
     int c;
 
+    cli->envs = calloc((size_t)argc, sizeof(char *));
+    if (!cli->envs)
+        return 2;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == 'h') {
             fputs(usage, stdout);
@@ -315,19 +727,19 @@ static int parse_args(int argc, char **argv, struct cli *cli)
             if (strcmp(optarg, "json") && strcmp(optarg, "pretty"))
                 return usage_error("--format is json or pretty, not '%s'", optarg);
             cli->pretty = !strcmp(optarg, "pretty");
-        } else if (c >= OPT_SNAPSHOT && c < OPT_COUNT) {
-            cli->opt[c] = optarg;
+        } else if (c >= OPT_ENV && c < OPT_COUNT) {
+            if (c == OPT_ENV)
+                cli->envs[cli->nenvs++] = optarg;
+            cli->opt[c] = optarg ? optarg : "1";
             cli->seen |= BIT(c);
         } else {
             fputs(usage, stderr);
             return 2;
         }
     }
-    for (; optind < argc; optind++) {
-        if (cli->nargs == 3)
-            return usage_error("unexpected argument '%s'", argv[optind]);
-        cli->args[cli->nargs++] = argv[optind];
-    }
+    /* getopt moved every positional argument (and all after "--") here */
+    cli->args = argv + optind;
+    cli->nargs = argc - optind;
     return 0;
 }
 
@@ -338,7 +750,7 @@ static const struct command *find_command(struct cli *cli, int *first_arg)
     if (cli->nargs == 0)
         return NULL;
     *first_arg = 1;
-    snprintf(name, sizeof(name), "%s", cli->args[0]);
+    snprintf(name, sizeof(name), "%.40s", cli->args[0]);
     if (!strcmp(cli->args[0], "snapshot") && cli->nargs > 1) {
         snprintf(name, sizeof(name), "snapshot %.40s", cli->args[1]);
         *first_arg = 2;
@@ -351,31 +763,42 @@ static const struct command *find_command(struct cli *cli, int *first_arg)
 
 static int dispatch(struct cli *cli)
 {
+    static const char *const arg_errors[] = {
+        [ARGS_NONE] = "%s takes no arguments", [ARGS_ONE] = "%s needs one NAME or ID",
+        [ARGS_TWO] = "%s needs a source and a destination",
+        [ARGS_CMD] = "%s needs NAME -- CMD ARGS...",
+    };
+    static const int want[] = { [ARGS_NONE] = 0, [ARGS_ONE] = 1, [ARGS_TWO] = 2 };
     const struct command *cmd;
-    int first = 0;
+    int first = 0, n;
 
     cmd = find_command(cli, &first);
     if (!cmd)
         return usage_error("unknown command '%s'", cli->nargs ? cli->args[0] : "");
-    if (cli->nargs - first != cmd->nargs)
-        return usage_error(cmd->nargs ? "%s needs one NAME or ID" : "%s takes no arguments",
-                           cmd->name);
+    n = cli->nargs - first;
+    if (cmd->args == ARGS_CMD ? n < 2 : n != want[cmd->args])
+        return usage_error(arg_errors[cmd->args], cmd->name);
     if (cli->seen & ~cmd->allowed)
         return usage_error("an option given does not apply to %s", cmd->name);
-    return cmd->run(cli, cmd->nargs ? cli->args[first] : NULL);
+    return cmd->run(cli, cli->args + first, n);
 }
 
 int main(int argc, char **argv)
 {
     struct cli cli = { .conn = { .url = getenv("SBX_API_URL"), .key = getenv("SBX_API_KEY") } };
+    char *file_key = NULL;
     int rc = parse_args(argc, argv, &cli);
 
     if (rc)
         return rc == 1 ? 0 : rc;
     if (!cli.conn.url || !*cli.conn.url)
         cli.conn.url = "http://127.0.0.1:8080";
+    if (!cli.conn.key || !*cli.conn.key)
+        cli.conn.key = file_key = cli_key_from_file();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = dispatch(&cli);
     curl_global_cleanup();
+    free(file_key);
+    free(cli.envs);
     return rc;
 }
