@@ -11,10 +11,11 @@
  * sandbox's state directory. */
 struct driver_launch {
     const char *sandbox_id;
+    const char *hostname;       /* the guest's hostname: the sandbox name */
     int64_t vcpus;
     int64_t memory_mib;
-    const char *image_path;     /* snapshot image (read-only) */
-    const char *overlay_path;   /* per-sandbox writable overlay */
+    const char *store_path;     /* snapfs store holding the snapshot images */
+    const char *overlay_path;   /* the sandbox's snapfs overlay (names its base image) */
     const char *console_path;   /* guest console log */
     const char *vsock_path;     /* host end of the guest agent's vsock */
     const char *log_path;       /* the VMM process's own stdout/stderr */

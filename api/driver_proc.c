@@ -228,20 +228,49 @@ static void child_exec(const struct procdrv *d, char *const argv[], const char *
     _exit(127);
 }
 
+/* sbx-vmm's --disk and --cmdline for l; -EINVAL with err when a path cannot be
+ * written in the --disk syntax (items are split at ','). */
+static int disk_and_cmdline(const struct procdrv *d, const struct driver_launch *l, char *disk,
+                            size_t disklen, char *cmdline, size_t cmdlen, char *err,
+                            size_t errlen)
+{
+    int n;
+
+    if (strchr(l->store_path, ',') || strchr(l->overlay_path, ',')) {
+        snprintf(err, errlen, "the state directory path must not contain ','");
+        return -EINVAL;
+    }
+    n = snprintf(disk, disklen, "store=%s,overlay=%s", l->store_path, l->overlay_path);
+    if (n < 0 || (size_t)n >= disklen) {
+        snprintf(err, errlen, "disk paths are too long");
+        return -ENAMETOOLONG;
+    }
+    /* sbx-init switches to the root disk (the only virtio-blk device: vda). */
+    n = snprintf(cmdline, cmdlen, "%s sbx.root=/dev/vda sbx.hostname=%s", d->cfg.cmdline,
+                 l->hostname);
+    if (n < 0 || (size_t)n >= cmdlen) {
+        snprintf(err, errlen, "kernel command line is too long");
+        return -ENAMETOOLONG;
+    }
+    return 0;
+}
+
 static int spawn(struct procdrv *d, const struct driver_launch *l, pid_t *pid_out, char *err,
                  size_t errlen)
 {
-    char mem[24], vcpus[24], disk[2 * STORE_PATH_LEN + 2];
-    int pipefd[2], child_errno = 0;
+    char mem[24], vcpus[24], disk[2 * STORE_PATH_LEN + 32], cmdline[4096];
+    int pipefd[2], child_errno = 0, rc;
     ssize_t n;
     pid_t pid;
 
+    rc = disk_and_cmdline(d, l, disk, sizeof(disk), cmdline, sizeof(cmdline), err, errlen);
+    if (rc)
+        return rc;
     snprintf(mem, sizeof(mem), "%lld", (long long)l->memory_mib);
     snprintf(vcpus, sizeof(vcpus), "%lld", (long long)l->vcpus);
-    snprintf(disk, sizeof(disk), "%s,%s", l->image_path, l->overlay_path);
     char *const argv[] = {
         (char *)d->cfg.vmm_path, "--kernel", (char *)d->cfg.kernel_path,
-        "--initrd", (char *)d->cfg.initrd_path, "--cmdline", (char *)d->cfg.cmdline,
+        "--initrd", (char *)d->cfg.initrd_path, "--cmdline", cmdline,
         "--mem", mem, "--vcpus", vcpus, "--console", (char *)l->console_path,
         "--disk", disk, "--vsock-uds", (char *)l->vsock_path, NULL,
     };

@@ -1,7 +1,8 @@
 /* The process-supervising driver: one sbx-vmm process per running sandbox,
  * spawned as
- *   VMM --kernel K --initrd I --cmdline C --mem MIB --vcpus N --console PATH
- *       --disk IMAGE,OVERLAY --vsock-uds PATH
+ *   VMM --kernel K --initrd I --cmdline "C sbx.root=/dev/vda sbx.hostname=NAME"
+ *       --mem MIB --vcpus N --console PATH --disk store=STORE,overlay=OVERLAY
+ *       --vsock-uds PATH
  * in its own session (so it outlives an sbx-api restart), watched through a
  * pidfd on the event loop, and adopted again by pid + start time. */
 #ifndef SBX_API_DRIVER_PROC_H
@@ -14,7 +15,7 @@ struct procdrv_config {
     const char *vmm_path;       /* sbx-vmm, or a stand-in in tests */
     const char *kernel_path;
     const char *initrd_path;
-    const char *cmdline;
+    const char *cmdline;        /* the root disk and hostname flags are appended */
     int stop_grace_ms;          /* SIGTERM -> SIGKILL delay */
 };
 

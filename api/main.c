@@ -7,6 +7,7 @@
 #include "retention.h"
 #include "router.h"
 #include "sandbox.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -111,6 +112,16 @@ static int write_port_file(const char *path, uint16_t port)
     return 0;
 }
 
+/* --default-snapshot: built in the background unless it exists. */
+static void ensure_default_snapshot(struct app *app)
+{
+    struct apierr aerr;
+
+    if (app->opt.default_snapshot &&
+        snapshot_ensure(&app->svc, "debian-12", app->opt.default_snapshot, &aerr))
+        log_err("default snapshot debian-12: %s", aerr.message);
+}
+
 static int setup_service(struct app *app)
 {
     struct api_options *opt = &app->opt;
@@ -130,9 +141,12 @@ static int setup_service(struct app *app)
     app->svc = (struct svc){ .store = app->store, .driver = &app->driver,
                              .state_dir = opt->state_dir, .snapshot_dir = opt->snapshot_dir,
                              .limits = opt->limits };
+    if ((err = snapshot_init(&app->svc)))
+        return err;
     if ((err = procdrv_create(&pc, app->loop, sandbox_on_vmm_exit, &app->svc, &app->driver)))
         return err;
     log_info("adopted %d running sandbox(es)", sandbox_adopt_all(&app->svc));
+    ensure_default_snapshot(app);
     app->router = (struct router){ .svc = &app->svc, .api_key = opt->api_key };
     return 0;
 }
@@ -165,6 +179,7 @@ static void teardown(struct app *app)
     httpd_stop(app->httpd);
     if (app->driver.ops)
         app->driver.ops->destroy(app->driver.self);
+    snapshot_shutdown(&app->svc);
     store_close(app->store);
     loop_free(app->loop);
     if (app->sigfd >= 0)

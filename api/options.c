@@ -12,6 +12,7 @@
 enum {
     OPT_LISTEN = 256, OPT_PORT_FILE, OPT_STATE_DIR, OPT_DB, OPT_SNAPSHOT_DIR, OPT_KEY_FILE,
     OPT_VMM, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SWEEP, OPT_GRACE, OPT_MAX_BODY,
+    OPT_DEFAULT_SNAPSHOT,
     OPT_MAX_RUNNING, OPT_MAX_SANDBOXES, OPT_MAX_VCPUS, OPT_MAX_MEMORY, OPT_MAX_DISK,
     OPT_IDLE_TTL, OPT_DELETE_AFTER,
 };
@@ -27,6 +28,7 @@ static const struct option long_opts[] = {
     { "kernel", required_argument, NULL, OPT_KERNEL },
     { "initrd", required_argument, NULL, OPT_INITRD },
     { "cmdline", required_argument, NULL, OPT_CMDLINE },
+    { "default-snapshot", required_argument, NULL, OPT_DEFAULT_SNAPSHOT },
     { "sweep-interval-ms", required_argument, NULL, OPT_SWEEP },
     { "stop-grace-ms", required_argument, NULL, OPT_GRACE },
     { "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
@@ -52,6 +54,7 @@ static const char usage[] =
     "  --api-key-file PATH         file holding the API key (else $SBX_API_KEY)\n"
     "  --vmm PATH                  sbx-vmm binary (next to sbx-api)\n"
     "  --kernel PATH --initrd PATH --cmdline STR   guest boot files (STATE/boot/...)\n"
+    "  --default-snapshot PATH     ext4 image built as snapshot debian-12 if it is missing\n"
     "  --sweep-interval-ms N       retention sweep period (1000)\n"
     "  --stop-grace-ms N           SIGTERM to SIGKILL delay on stop (3000)\n"
     "  --max-body-bytes N          request body limit (65536)\n"
@@ -182,6 +185,7 @@ static int apply(int c, const char *arg, struct api_options *opt)
     case OPT_KERNEL: return copy_path(opt->kernel_path, sizeof(opt->kernel_path), arg, "kernel");
     case OPT_INITRD: return copy_path(opt->initrd_path, sizeof(opt->initrd_path), arg, "initrd");
     case OPT_CMDLINE: opt->cmdline = arg; return 0;
+    case OPT_DEFAULT_SNAPSHOT: opt->default_snapshot = arg; return 0;
     case OPT_SWEEP: return parse_i64("sweep-interval-ms", arg, 10, 3600000, &opt->sweep_interval_ms);
     case OPT_GRACE: return parse_i64("stop-grace-ms", arg, 0, 600000, &opt->stop_grace_ms);
     case OPT_MAX_BODY: return parse_i64("max-body-bytes", arg, 1024, 1 << 24, &opt->max_body);

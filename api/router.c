@@ -79,30 +79,43 @@ static int h_snapshot_list(struct route_ctx *c)
     return 0;
 }
 
+/* {name, source, capacity_gib} builds in the background (201, building);
+ * {name, image_path} imports a raw image from the snapshot directory at once. */
 static int h_snapshot_create(struct route_ctx *c)
 {
-    static const char *const allowed[] = { "name", "image_path", "docker_image", NULL };
-    const char *name, *image, *docker;
+    static const char *const allowed[] = { "name", "source", "capacity_gib", "image_path",
+                                           "docker_image", NULL };
+    const char *name, *source, *image, *docker;
+    int64_t capacity = SNAPSHOT_DEFAULT_CAPACITY_GIB;
     struct snapshot_rec rec;
     json_t *obj = body_object(c, allowed);
+    bool has_capacity;
     int rc = -1;
 
     if (!obj)
         return -1;
     if (valid_str_field(obj, "name", 63, &name, &c->err) ||
+        valid_str_field(obj, "source", 1000, &source, &c->err) ||
         valid_str_field(obj, "image_path", 1000, &image, &c->err) ||
-        valid_str_field(obj, "docker_image", 1000, &docker, &c->err))
+        valid_str_field(obj, "docker_image", 1000, &docker, &c->err) ||
+        valid_int_field(obj, "capacity_gib", 1, c->r->svc->limits.max_disk_gib, &capacity,
+                        &has_capacity, &c->err))
         goto out;
     if (docker) {
         apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
                    "building snapshots from container images is not available yet");
         goto out;
     }
-    if (!name || !image) {
-        apierr_set(&c->err, APIERR_VALIDATION, "name and image_path are required");
+    if (!name || !source == !image) {
+        apierr_set(&c->err, APIERR_VALIDATION, "name and one of source, image_path are required");
         goto out;
     }
-    rc = snapshot_register(c->r->svc, name, image, &rec, &c->err);
+    if (source)
+        rc = snapshot_build(c->r->svc, name, source, has_capacity ? capacity
+                                                                   : SNAPSHOT_DEFAULT_CAPACITY_GIB,
+                            &rec, &c->err);
+    else
+        rc = snapshot_register(c->r->svc, name, image, &rec, &c->err);
     if (rc == 0)
         reply(c, 201, snapshot_to_json(&rec));
 out:
@@ -112,8 +125,27 @@ out:
 
 static int h_snapshot_capture(struct route_ctx *c)
 {
-    return apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
-                      "capturing snapshots from sandboxes is not available yet");
+    static const char *const allowed[] = { "name", "sandbox", NULL };
+    const char *name, *sandbox;
+    struct snapshot_rec rec;
+    json_t *obj = body_object(c, allowed);
+    int rc = -1;
+
+    if (!obj)
+        return -1;
+    if (valid_str_field(obj, "name", 63, &name, &c->err) ||
+        valid_str_field(obj, "sandbox", 63, &sandbox, &c->err))
+        goto out;
+    if (!name || !sandbox) {
+        apierr_set(&c->err, APIERR_VALIDATION, "name and sandbox are required");
+        goto out;
+    }
+    rc = snapshot_capture(c->r->svc, name, sandbox, &rec, &c->err);
+    if (rc == 0)
+        reply(c, 201, snapshot_to_json(&rec));
+out:
+    json_decref(obj);
+    return rc;
 }
 
 static int h_snapshot_get(struct route_ctx *c)

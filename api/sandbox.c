@@ -2,7 +2,10 @@
 #include "sandbox.h"
 
 #include "apilog.h"
+#include "snapshot.h"
 #include "validate.h"
+
+#include "../snapfs/snapfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,16 +18,21 @@
 
 struct sandbox_paths {
     char dir[STORE_PATH_LEN];
+    char store[STORE_PATH_LEN];
+    char link[STORE_PATH_LEN + STORE_NAME_LEN];     /* STATE/names/NAME */
     char overlay[STORE_PATH_LEN + 16];
     char console[STORE_PATH_LEN + 16];
     char vsock[STORE_PATH_LEN + 16];
     char log[STORE_PATH_LEN + 16];
 };
 
-static void sandbox_paths(const struct svc *svc, const char *id, struct sandbox_paths *p)
+static void sandbox_paths(const struct svc *svc, const struct sandbox_rec *rec,
+                          struct sandbox_paths *p)
 {
-    snprintf(p->dir, sizeof(p->dir), "%s/sandboxes/%s", svc->state_dir, id);
-    snprintf(p->overlay, sizeof(p->overlay), "%s/overlay.img", p->dir);
+    snprintf(p->dir, sizeof(p->dir), "%s/sandboxes/%s", svc->state_dir, rec->id);
+    snapshot_store_path(svc, p->store, sizeof(p->store));
+    snprintf(p->link, sizeof(p->link), "%s/names/%s", svc->state_dir, rec->name);
+    snprintf(p->overlay, sizeof(p->overlay), "%s/overlay", p->dir);
     snprintf(p->console, sizeof(p->console), "%s/console.log", p->dir);
     snprintf(p->vsock, sizeof(p->vsock), "%s/vsock.sock", p->dir);
     snprintf(p->log, sizeof(p->log), "%s/vmm.log", p->dir);
@@ -54,25 +62,51 @@ static int save(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     return 0;
 }
 
-static int make_state_dir(const struct sandbox_paths *p, int64_t disk_gib, struct apierr *err)
+/* STATE/sandboxes/ID/ with the snapfs overlay of the sandbox's snapshot image
+ * (the overlay has the image's size: snapfs overlays cannot grow a disk). */
+static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id,
+                          struct apierr *err)
 {
     char parent[STORE_PATH_LEN];
-    int fd;
+    struct snapfs_store *store;
+    int rc;
 
     snprintf(parent, sizeof(parent), "%s", p->dir);
     *strrchr(parent, '/') = '\0';
     if ((mkdir(parent, 0700) < 0 && errno != EEXIST) || mkdir(p->dir, 0700) < 0)
         return apierr_set(err, APIERR_INTERNAL, "cannot create %s: %s", p->dir,
                           strerror(errno));
-    /* A sparse file: the overlay only takes the space the guest writes. */
-    fd = open(p->overlay, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || ftruncate(fd, (off_t)disk_gib << 30) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return apierr_set(err, APIERR_INTERNAL, "cannot create overlay: %s", strerror(e));
+    store = snapfs_store_open(p->store, 0);
+    if (!store)
+        return apierr_set(err, APIERR_INTERNAL, "cannot open the snapshot store: %s",
+                          snapfs_error());
+    rc = snapfs_overlay_create(store, snapshot_id, p->overlay);
+    snapfs_store_close(store);
+    if (rc < 0)
+        return apierr_set(err, APIERR_INTERNAL, "cannot create the disk overlay: %s",
+                          snapfs_error());
+    return 0;
+}
+
+/* STATE/names/NAME -> ../sandboxes/ID, replaced atomically (sbx-router reads it). */
+static int make_name_link(const struct svc *svc, const struct sandbox_rec *rec,
+                          const struct sandbox_paths *p)
+{
+    char dir[STORE_PATH_LEN], target[STORE_PATH_LEN], tmp[STORE_PATH_LEN + STORE_NAME_LEN + 8];
+
+    snprintf(dir, sizeof(dir), "%s/names", svc->state_dir);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    snprintf(target, sizeof(target), "../sandboxes/%s", rec->id);
+    snprintf(tmp, sizeof(tmp), "%s/.tmp.%s", dir, rec->name);
+    unlink(tmp);
+    if (symlink(target, tmp) < 0)
+        return -errno;
+    if (rename(tmp, p->link) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
     }
-    close(fd);
     return 0;
 }
 
@@ -115,11 +149,11 @@ static int boot(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     if (store_snapshot_get(svc->store, rec->snapshot_id, &snap))
         return apierr_set(err, APIERR_CONFLICT, "snapshot %s of sandbox '%s' is gone",
                           rec->snapshot_id, rec->name);
-    sandbox_paths(svc, rec->id, &p);
+    sandbox_paths(svc, rec, &p);
     struct driver_launch launch = {
-        .sandbox_id = rec->id, .vcpus = rec->vcpus, .memory_mib = rec->memory_mib,
-        .image_path = snap.image_path, .overlay_path = p.overlay, .console_path = p.console,
-        .vsock_path = p.vsock, .log_path = p.log,
+        .sandbox_id = rec->id, .hostname = rec->name, .vcpus = rec->vcpus,
+        .memory_mib = rec->memory_mib, .store_path = p.store, .overlay_path = p.overlay,
+        .console_path = p.console, .vsock_path = p.vsock, .log_path = p.log,
     };
     rc = svc->driver->ops->start(svc->driver->self, &launch, &h, why, sizeof(why));
     rec->stopped_ms = 0;
@@ -153,6 +187,8 @@ static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct s
     rc = store_snapshot_get(svc->store, spec->snapshot, &snap);
     if (rc)
         return store_err(rc, "snapshot", spec->snapshot, err);
+    if (strcmp(snap.status, "ready"))
+        return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' is %s", snap.name, snap.status);
     total = store_sandbox_count(svc->store, "running") + store_sandbox_count(svc->store, "stopped") +
             store_sandbox_count(svc->store, "failed");
     if (total >= svc->limits.max_sandboxes)
@@ -184,12 +220,14 @@ int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sand
     rc = store_sandbox_insert(svc->store, out);
     if (rc)
         return store_err(rc, "sandbox", spec->name, err);
-    sandbox_paths(svc, out->id, &p);
-    if (make_state_dir(&p, out->disk_gib, err) || boot(svc, out, err)) {
+    sandbox_paths(svc, out, &p);
+    if (make_state_dir(&p, out->snapshot_id, err) || boot(svc, out, err)) {
         remove_state_dir(&p);
         store_sandbox_delete(svc->store, out->id);
         return -1;
     }
+    if ((rc = make_name_link(svc, out, &p)))
+        log_warn("sandbox %s: cannot link %s: %s", out->name, p.link, strerror(-rc));
     log_info("sandbox %s (%s) created", out->name, out->id);
     return 0;
 }
@@ -270,7 +308,9 @@ int sandbox_delete(struct svc *svc, const char *name, struct apierr *err)
     rc = store_sandbox_delete(svc->store, rec.id);
     if (rc)
         return store_err(rc, "sandbox", name, err);
-    sandbox_paths(svc, rec.id, &p);
+    sandbox_paths(svc, &rec, &p);
+    if (unlink(p.link) < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", p.link, strerror(errno));
     remove_state_dir(&p);
     log_info("sandbox %s (%s) deleted", name, rec.id);
     return 0;
@@ -352,6 +392,12 @@ int sandbox_adopt_all(struct svc *svc)
     for (size_t i = 0; i < n; i++) {
         struct sandbox_rec *rec = &recs[i];
         struct driver_handle h = { .pid = rec->vmm_pid, .start_ticks = rec->vmm_start_ticks };
+        struct sandbox_paths p;
+        int rc;
+
+        sandbox_paths(svc, rec, &p);
+        if ((rc = make_name_link(svc, rec, &p)))
+            log_warn("sandbox %s: cannot link %s: %s", rec->name, p.link, strerror(-rc));
         if (strcmp(rec->status, "running"))
             continue;
         if (svc->driver->ops->adopt(svc->driver->self, rec->id, &h) == 0) {

@@ -23,7 +23,9 @@ struct sandbox_changes {
     int64_t vcpus, memory_mib, idle_ttl_seconds, delete_after_stop_seconds;
 };
 
-/* Creates the sandbox and boots it; on a failed boot nothing is left behind. */
+/* Creates the sandbox (its state directory with a snapfs overlay on the
+ * snapshot's image, which must be ready, and the link STATE/names/NAME ->
+ * ../sandboxes/ID) and boots it; on a failed boot nothing is left behind. */
 int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sandbox_rec *out,
                    struct apierr *err);
 int sandbox_get(struct svc *svc, const char *name, struct sandbox_rec *out, struct apierr *err);
@@ -43,8 +45,9 @@ int sandbox_touch(struct svc *svc, const char *name, struct apierr *err);
 
 /* driver_exit_cb: marks the sandbox failed with reason. arg is the svc. */
 void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, const char *reason);
-/* At start-up: adopts the VMM of every sandbox recorded as running, or marks
- * it failed when that VMM is gone. Returns how many were adopted. */
+/* At start-up: re-makes every sandbox's STATE/names/NAME link, adopts the VMM
+ * of every sandbox recorded as running, or marks it failed when that VMM is
+ * gone. Returns how many were adopted. */
 int sandbox_adopt_all(struct svc *svc);
 
 /* Every sandbox row (oldest first) in a malloc'd array. Returns 0 or -1. */

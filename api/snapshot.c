@@ -1,15 +1,263 @@
-/* Snapshot records. */
-#include "snapshot.h"
+/* Snapshot records and the build threads' life cycle. */
+#include "snapshot_int.h"
 
 #include "apilog.h"
 #include "validate.h"
 
+#include "../snapfs/snapfs.h"
+
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* Set (under the lock) by snapshot_shutdown: the store may be closed. */
+static bool shutting_down;
+
+struct build_job {
+    struct svc *svc;
+    char id[STORE_ID_LEN];
+    char name[STORE_NAME_LEN];
+    char source[STORE_PATH_LEN];
+    enum snap_source kind;
+    int64_t capacity_gib;
+};
+
+bool snap_lock(void)
+{
+    if (svc_lock_held())
+        return false;
+    svc_lock();
+    return true;
+}
+
+void snap_unlock(bool taken)
+{
+    if (taken)
+        svc_unlock();
+}
+
+void snapshot_store_path(const struct svc *svc, char *out, size_t len)
+{
+    snprintf(out, len, "%s/store", svc->state_dir);
+}
+
+static void tmp_path(const struct svc *svc, char *out, size_t len)
+{
+    snprintf(out, len, "%s/tmp", svc->state_dir);
+}
+
+struct rec_list {
+    struct snapshot_rec *items;
+    size_t n;
+};
+
+/* Builds that were running when sbx-api stopped cannot be resumed. */
+static int fail_interrupted(void *arg, const struct snapshot_rec *rec)
+{
+    struct snapshot_rec *copy;
+    struct rec_list *list = arg;
+
+    if (strcmp(rec->status, "building"))
+        return 0;
+    copy = realloc(list->items, (list->n + 1) * sizeof(*copy));
+    if (!copy)
+        return 1;
+    list->items = copy;
+    list->items[list->n++] = *rec;
+    return 0;
+}
+
+int snapshot_init(struct svc *svc)
+{
+    struct rec_list list = { 0 };
+    char store[STORE_PATH_LEN], tmp[STORE_PATH_LEN];
+    struct snapfs_store *s;
+
+    snapshot_store_path(svc, store, sizeof(store));
+    s = snapfs_store_open(store, 1);
+    if (!s) {
+        log_err("cannot create the snapshot store %s: %s", store, snapfs_error());
+        return -EIO;
+    }
+    tmp_path(svc, tmp, sizeof(tmp));
+    snapbuild_rmtree(tmp);
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
+        log_err("cannot create %s: %s", tmp, strerror(errno));
+        snapfs_store_close(s);
+        return -errno;
+    }
+    store_snapshot_each(svc->store, fail_interrupted, &list);
+    for (size_t i = 0; i < list.n; i++) {
+        struct snapshot_rec *r = &list.items[i];
+        snapfs_rm(s, r->id);
+        snprintf(r->status, sizeof(r->status), "failed");
+        snprintf(r->status_message, sizeof(r->status_message),
+                 "the build was interrupted by an sbx-api restart");
+        store_snapshot_update(svc->store, r);
+        log_warn("snapshot %s (%s): build interrupted", r->name, r->id);
+    }
+    free(list.items);
+    snapfs_store_close(s);
+    return 0;
+}
+
+void snapshot_shutdown(struct svc *svc)
+{
+    bool taken = snap_lock();
+
+    (void)svc;
+    shutting_down = true;
+    snap_unlock(taken);
+}
+
+void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg)
+{
+    char store[STORE_PATH_LEN];
+    struct snapshot_rec rec;
+    bool taken;
+
+    snapshot_store_path(svc, store, sizeof(store));
+    taken = snap_lock();
+    if (shutting_down || store_snapshot_get(svc->store, id, &rec))
+        goto out;
+    if (ok) {
+        int rc = snapbuild_image_size(store, id, &rec.size_bytes, &rec.stored_bytes);
+        if (rc) {
+            ok = false;
+            msg = "the image vanished from the store";
+        }
+    }
+    snprintf(rec.status, sizeof(rec.status), "%s", ok ? "ready" : "failed");
+    snprintf(rec.status_message, sizeof(rec.status_message), "%s", ok ? "" : msg);
+    if (store_snapshot_update(svc->store, &rec))
+        log_err("snapshot %s: cannot record the end of its build", rec.name);
+    else if (ok)
+        log_info("snapshot %s (%s) ready: %lld bytes, %lld stored", rec.name, id,
+                 (long long)rec.size_bytes, (long long)rec.stored_bytes);
+    else
+        log_warn("snapshot %s (%s) failed: %s", rec.name, id, msg);
+out:
+    snap_unlock(taken);
+}
+
+static void *build_main(void *arg)
+{
+    struct build_job *job = arg;
+    char msg[STORE_MSG_LEN] = "";
+    int rc;
+
+    rc = snapbuild_make_image(job->svc->state_dir, job->id, job->name, job->kind, job->source,
+                              job->capacity_gib, msg, sizeof(msg));
+    snapshot_finish(job->svc, job->id, rc == 0, msg);
+    free(job);
+    return NULL;
+}
+
+static int start_thread(struct build_job *job)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, build_main, job);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}
+
+int snapshot_insert_row(struct svc *svc, const char *name, const char *source,
+                      struct snapshot_rec *out, struct apierr *err)
+{
+    int rc;
+
+    if (valid_name("snapshot", name, err))
+        return -1;
+    memset(out, 0, sizeof(*out));
+    if (svc_new_id(out->id))
+        return apierr_set(err, APIERR_INTERNAL, "no randomness for an id");
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    snprintf(out->status, sizeof(out->status), "building");
+    snprintf(out->source, sizeof(out->source), "%.*s", (int)sizeof(out->source) - 1, source);
+    out->created_ms = svc_now_ms();
+    rc = store_snapshot_insert(svc->store, out);
+    if (rc == -EEXIST)
+        return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' already exists", name);
+    if (rc)
+        return apierr_set(err, APIERR_INTERNAL, "database error");
+    return 0;
+}
+
+static int start_build(struct svc *svc, const char *name, const char *source,
+                       enum snap_source kind, int64_t capacity_gib, struct snapshot_rec *out,
+                       struct apierr *err)
+{
+    struct build_job *job = calloc(1, sizeof(*job));
+    int rc;
+
+    if (!job)
+        return apierr_set(err, APIERR_INTERNAL, "out of memory");
+    if (snapshot_insert_row(svc, name, source, out, err)) {
+        free(job);
+        return -1;
+    }
+    *job = (struct build_job){ .svc = svc, .kind = kind, .capacity_gib = capacity_gib };
+    snprintf(job->id, sizeof(job->id), "%s", out->id);
+    snprintf(job->name, sizeof(job->name), "%s", name);
+    snprintf(job->source, sizeof(job->source), "%.*s", (int)sizeof(job->source) - 1, source);
+    rc = start_thread(job);
+    if (rc) {
+        free(job);
+        store_snapshot_delete(svc->store, out->id);
+        return apierr_set(err, APIERR_INTERNAL, "cannot start a build thread: %s",
+                          strerror(-rc));
+    }
+    log_info("snapshot %s (%s): building from %s", name, out->id, source);
+    return 0;
+}
+
+int snapshot_build(struct svc *svc, const char *name, const char *source, int64_t capacity_gib,
+                   struct snapshot_rec *out, struct apierr *err)
+{
+    char why[STORE_MSG_LEN], real[PATH_MAX];
+    enum snap_source kind;
+    bool taken;
+    int rc;
+
+    if (!realpath(source, real))
+        return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, strerror(errno));
+    if (strlen(real) >= STORE_PATH_LEN)
+        return apierr_set(err, APIERR_VALIDATION, "source path is too long");
+    if (snapbuild_source_kind(real, &kind, why, sizeof(why)))
+        return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, why);
+    taken = snap_lock();
+    rc = start_build(svc, name, real, kind, capacity_gib, out, err);
+    snap_unlock(taken);
+    return rc;
+}
+
+int snapshot_ensure(struct svc *svc, const char *name, const char *path, struct apierr *err)
+{
+    struct snapshot_rec rec;
+    bool taken = snap_lock();
+    int rc = 0;
+
+    if (store_snapshot_get(svc->store, name, &rec) == 0) {
+        if (strcmp(rec.status, "failed"))
+            goto out;
+        log_info("snapshot %s failed before (%s): building it again", name, rec.status_message);
+        store_snapshot_delete(svc->store, rec.id);
+    }
+    rc = snapshot_build(svc, name, path, SNAPSHOT_DEFAULT_CAPACITY_GIB, &rec, err);
+out:
+    snap_unlock(taken);
+    return rc;
+}
 
 /* realpath(path) if it names a regular file inside dir; -1 with err if not. */
 static int resolve_image(const char *dir, const char *path, char *out, struct apierr *err)
@@ -35,39 +283,62 @@ static int resolve_image(const char *dir, const char *path, char *out, struct ap
     return 0;
 }
 
+/* Imports path as image id, with the lock released meanwhile when held. */
+static int import_unlocked(struct svc *svc, const char *id, const char *label, const char *path,
+                           char *msg, size_t msglen)
+{
+    char store_path[STORE_PATH_LEN];
+    struct snapfs_import_opts opts = { .label = label };
+    struct snapfs_store *store;
+    bool held = svc_lock_held();
+    int rc = -1;
+
+    snapshot_store_path(svc, store_path, sizeof(store_path));
+    if (held)
+        svc_unlock();
+    store = snapfs_store_open(store_path, 0);
+    if (store && snapfs_import(store, path, id, &opts) == 0)
+        rc = 0;
+    else
+        snprintf(msg, msglen, "import: %s", snapfs_error());
+    snapfs_store_close(store);
+    if (held)
+        svc_lock();
+    return rc;
+}
+
 int snapshot_register(struct svc *svc, const char *name, const char *image_path,
                       struct snapshot_rec *out, struct apierr *err)
 {
-    struct stat st;
-    int rc;
+    char real[STORE_PATH_LEN], msg[STORE_MSG_LEN] = "";
+    bool taken = snap_lock();
+    int rc = -1;
 
-    if (valid_name("snapshot", name, err))
-        return -1;
-    memset(out, 0, sizeof(*out));
-    if (resolve_image(svc->snapshot_dir, image_path, out->image_path, err))
-        return -1;
-    if (stat(out->image_path, &st) < 0)
-        return apierr_set(err, APIERR_VALIDATION, "image_path: %s", strerror(errno));
-    if (svc_new_id(out->id))
-        return apierr_set(err, APIERR_INTERNAL, "no randomness for an id");
-    snprintf(out->name, sizeof(out->name), "%s", name);
-    snprintf(out->status, sizeof(out->status), "ready");
-    out->size_bytes = st.st_size;
-    out->created_ms = svc_now_ms();
-    rc = store_snapshot_insert(svc->store, out);
-    if (rc == -EEXIST)
-        return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' already exists", name);
-    if (rc)
-        return apierr_set(err, APIERR_INTERNAL, "database error");
-    log_info("snapshot %s (%s) registered: %s", name, out->id, out->image_path);
-    return 0;
+    if (resolve_image(svc->snapshot_dir, image_path, real, err) ||
+        snapshot_insert_row(svc, name, real, out, err))
+        goto out;
+    snap_unlock(taken);
+    rc = import_unlocked(svc, out->id, name, real, msg, sizeof(msg));
+    taken = snap_lock();
+    snapshot_finish(svc, out->id, rc == 0, msg);
+    if (store_snapshot_get(svc->store, out->id, out) || strcmp(out->status, "ready")) {
+        rc = apierr_set(err, APIERR_VALIDATION, "image_path: %s", msg[0] ? msg : "not imported");
+        store_snapshot_delete(svc->store, out->id);
+        goto out;
+    }
+    log_info("snapshot %s (%s) imported from %s", name, out->id, real);
+out:
+    snap_unlock(taken);
+    return rc;
 }
 
 int snapshot_get(struct svc *svc, const char *id_or_name, struct snapshot_rec *out,
                  struct apierr *err)
 {
+    bool taken = snap_lock();
     int rc = store_snapshot_get(svc->store, id_or_name, out);
 
+    snap_unlock(taken);
     if (rc == -ENOENT)
         return apierr_set(err, APIERR_NOT_FOUND, "snapshot '%.64s' not found", id_or_name);
     if (rc)
@@ -75,13 +346,49 @@ int snapshot_get(struct svc *svc, const char *id_or_name, struct snapshot_rec *o
     return 0;
 }
 
-int snapshot_delete(struct svc *svc, const char *id_or_name, struct apierr *err)
+/* Frees the chunks no image refers to any more; waits for builds in flight. */
+static void *gc_main(void *arg)
 {
+    char *store_path = arg;
+    struct snapfs_store *store = snapfs_store_open(store_path, 0);
+    uint64_t freed = 0;
+
+    if (store && snapfs_gc(store, &freed) == 0)
+        log_info("snapshot store: %llu bytes freed", (unsigned long long)freed);
+    else
+        log_warn("snapshot store gc: %s", snapfs_error());
+    snapfs_store_close(store);
+    free(store_path);
+    return NULL;
+}
+
+static void start_gc(const struct svc *svc)
+{
+    char *path = malloc(STORE_PATH_LEN);
+    pthread_attr_t attr;
+    pthread_t tid;
+
+    if (!path)
+        return;
+    snapshot_store_path(svc, path, STORE_PATH_LEN);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&tid, &attr, gc_main, path))
+        free(path);
+    pthread_attr_destroy(&attr);
+}
+
+static int delete_locked(struct svc *svc, const char *id_or_name, struct apierr *err)
+{
+    char store_path[STORE_PATH_LEN];
+    struct snapfs_store *store;
     struct snapshot_rec rec;
     int64_t users;
 
     if (snapshot_get(svc, id_or_name, &rec, err))
         return -1;
+    if (!strcmp(rec.status, "building"))
+        return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' is still building", rec.name);
     users = store_snapshot_users(svc->store, rec.id);
     if (users < 0)
         return apierr_set(err, APIERR_INTERNAL, "database error");
@@ -90,8 +397,23 @@ int snapshot_delete(struct svc *svc, const char *id_or_name, struct apierr *err)
                           rec.name, (long long)users);
     if (store_snapshot_delete(svc->store, rec.id))
         return apierr_set(err, APIERR_INTERNAL, "database error");
+    snapshot_store_path(svc, store_path, sizeof(store_path));
+    store = snapfs_store_open(store_path, 0);
+    if (store && snapfs_rm(store, rec.id) < 0 && errno != ENOENT)
+        log_warn("snapshot %s: %s", rec.name, snapfs_error());
+    snapfs_store_close(store);
+    start_gc(svc);
     log_info("snapshot %s (%s) deleted", rec.name, rec.id);
     return 0;
+}
+
+int snapshot_delete(struct svc *svc, const char *id_or_name, struct apierr *err)
+{
+    bool taken = snap_lock();
+    int rc = delete_locked(svc, id_or_name, err);
+
+    snap_unlock(taken);
+    return rc;
 }
 
 json_t *snapshot_to_json(const struct snapshot_rec *r)
@@ -101,8 +423,11 @@ json_t *snapshot_to_json(const struct snapshot_rec *r)
     json_object_set_new(obj, "id", json_string(r->id));
     json_object_set_new(obj, "name", json_string(r->name));
     json_object_set_new(obj, "status", json_string(r->status));
-    json_object_set_new(obj, "image_path", json_string(r->image_path));
+    json_object_set_new(obj, "status_message",
+                        r->status_message[0] ? json_string(r->status_message) : json_null());
+    json_object_set_new(obj, "source", r->source[0] ? json_string(r->source) : json_null());
     json_object_set_new(obj, "size_bytes", json_integer(r->size_bytes));
+    json_object_set_new(obj, "stored_bytes", json_integer(r->stored_bytes));
     json_object_set_new(obj, "created_at", svc_time_json(r->created_ms));
     return obj;
 }
@@ -115,8 +440,11 @@ static int append_json(void *arg, const struct snapshot_rec *rec)
 json_t *snapshot_list_json(struct svc *svc, struct apierr *err)
 {
     json_t *arr = json_array();
+    bool taken = snap_lock();
+    int rc = arr ? store_snapshot_each(svc->store, append_json, arr) : -ENOMEM;
 
-    if (!arr || store_snapshot_each(svc->store, append_json, arr)) {
+    snap_unlock(taken);
+    if (rc) {
         json_decref(arr);
         apierr_set(err, APIERR_INTERNAL, "cannot list snapshots");
         return NULL;

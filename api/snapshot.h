@@ -1,6 +1,9 @@
-/* Snapshot records. Building images (from a container image or by capturing
- * a sandbox) is not available yet; an existing snapfs image under the
- * snapshot directory can be registered. Calls return 0, or -1 with err. */
+/* Snapshots: snapfs images in the store STATE/store, each named by its
+ * snapshot id (snapfs/FORMAT.md). A snapshot is built in the background from
+ * a root filesystem (tarball, folder or raw ext4 image), captured from a
+ * running sandbox, or (the older way) imported from a raw disk image under the
+ * snapshot directory. Calls return 0, or -1 with err filled; they run with
+ * svc_lock held unless said otherwise. */
 #ifndef SBX_API_SNAPSHOT_H
 #define SBX_API_SNAPSHOT_H
 
@@ -8,15 +11,50 @@
 #include "service.h"
 
 #include <jansson.h>
+#include <stddef.h>
 
-/* Records image_path (which must resolve inside svc->snapshot_dir and be a
- * regular file) as snapshot name. */
+/* The default capacity of an ext4 made from a tarball or folder. */
+#define SNAPSHOT_DEFAULT_CAPACITY_GIB 4
+
+/* STATE/store into out. */
+void snapshot_store_path(const struct svc *svc, char *out, size_t len);
+
+/* At start-up, before serving: creates the store and STATE/tmp, removes
+ * leftovers of builds cut short and marks their snapshots failed. */
+int snapshot_init(struct svc *svc);
+/* At shut-down: build threads still running stop touching the database (their
+ * snapshots are marked failed at the next start). */
+void snapshot_shutdown(struct svc *svc);
+
+/* Starts building snapshot name from source, a path on this host: a tarball
+ * (.tar, .tar.gz, .tgz, .tar.zst), a folder, or a raw ext4 image. Tarballs and
+ * folders become an ext4 of capacity_gib. *out is the new row (building); the
+ * build runs on its own thread and ends ready or failed (status_message). */
+int snapshot_build(struct svc *svc, const char *name, const char *source, int64_t capacity_gib,
+                   struct snapshot_rec *out, struct apierr *err);
+
+/* Imports image_path (a raw disk image that must resolve inside
+ * svc->snapshot_dir) as snapshot name, synchronously: *out is ready. */
 int snapshot_register(struct svc *svc, const char *name, const char *image_path,
                       struct snapshot_rec *out, struct apierr *err);
+
+/* Captures running sandbox `sandbox` as snapshot name: the guest's root
+ * filesystem is synced and frozen through its agent while the overlay is
+ * copied, then thawed (also on failure); the copy is folded into a new image
+ * over the sandbox's snapshot. *out is ready. Releases svc_lock while it
+ * waits on the guest and the disk. */
+int snapshot_capture(struct svc *svc, const char *name, const char *sandbox,
+                     struct snapshot_rec *out, struct apierr *err);
+
+/* At start-up: when no snapshot called name exists (or it failed), builds one
+ * from the raw ext4 image at path in the background. */
+int snapshot_ensure(struct svc *svc, const char *name, const char *path, struct apierr *err);
+
 /* By id or name. */
 int snapshot_get(struct svc *svc, const char *id_or_name, struct snapshot_rec *out,
                  struct apierr *err);
-/* Deletes the record (not the image file); conflict while sandboxes use it. */
+/* Deletes the record and its image; conflict while sandboxes use it or while
+ * it builds. Unreferenced chunks are freed later on a background thread. */
 int snapshot_delete(struct svc *svc, const char *id_or_name, struct apierr *err);
 /* A JSON array of all snapshots, oldest first; NULL with err on failure. */
 json_t *snapshot_list_json(struct svc *svc, struct apierr *err);

@@ -28,6 +28,12 @@ static const char *const migrations[] = {
     "  started_ms INTEGER NOT NULL, stopped_ms INTEGER NOT NULL,"
     "  last_activity_ms INTEGER NOT NULL,"
     "  vmm_pid INTEGER NOT NULL, vmm_start_ticks INTEGER NOT NULL);",
+    /* 2: snapshots are snapfs images built in the background. Rows of version 1
+     * keep their image_path (the file they were registered from) as source. */
+    "ALTER TABLE snapshots ADD COLUMN status_message TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE snapshots ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE snapshots SET source = image_path;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -36,7 +42,8 @@ static const char *const migrations[] = {
     "id, name, snapshot_id, status, status_message, vcpus, memory_mib, disk_gib," \
     " idle_ttl_seconds, delete_after_stop_seconds, created_ms, updated_ms," \
     " started_ms, stopped_ms, last_activity_ms, vmm_pid, vmm_start_ticks"
-#define SNAPSHOT_COLS "id, name, status, image_path, size_bytes, created_ms"
+#define SNAPSHOT_COLS \
+    "id, name, status, image_path, size_bytes, created_ms, status_message, source, stored_bytes"
 
 int store_schema_version(void)
 {
@@ -170,13 +177,17 @@ static void read_snapshot(sqlite3_stmt *stmt, struct snapshot_rec *rec)
     copy_text(rec->image_path, sizeof(rec->image_path), stmt, 3);
     rec->size_bytes = sqlite3_column_int64(stmt, 4);
     rec->created_ms = sqlite3_column_int64(stmt, 5);
+    copy_text(rec->status_message, sizeof(rec->status_message), stmt, 6);
+    copy_text(rec->source, sizeof(rec->source), stmt, 7);
+    rec->stored_bytes = sqlite3_column_int64(stmt, 8);
 }
 
 int store_snapshot_insert(struct store *st, const struct snapshot_rec *rec)
 {
     sqlite3_stmt *stmt;
 
-    if (prepare(st, "INSERT INTO snapshots (" SNAPSHOT_COLS ") VALUES (?,?,?,?,?,?)", &stmt))
+    if (prepare(st, "INSERT INTO snapshots (" SNAPSHOT_COLS ") VALUES (?,?,?,?,?,?,?,?,?)",
+                &stmt))
         return -EIO;
     sqlite3_bind_text(stmt, 1, rec->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, rec->name, -1, SQLITE_STATIC);
@@ -184,7 +195,25 @@ int store_snapshot_insert(struct store *st, const struct snapshot_rec *rec)
     sqlite3_bind_text(stmt, 4, rec->image_path, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 5, rec->size_bytes);
     sqlite3_bind_int64(stmt, 6, rec->created_ms);
+    sqlite3_bind_text(stmt, 7, rec->status_message, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 8, rec->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 9, rec->stored_bytes);
     return step_done(st, stmt, 0);
+}
+
+int store_snapshot_update(struct store *st, const struct snapshot_rec *rec)
+{
+    sqlite3_stmt *stmt;
+
+    if (prepare(st, "UPDATE snapshots SET status = ?2, status_message = ?3, size_bytes = ?4,"
+                    " stored_bytes = ?5 WHERE id = ?1", &stmt))
+        return -EIO;
+    sqlite3_bind_text(stmt, 1, rec->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, rec->status, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, rec->status_message, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 4, rec->size_bytes);
+    sqlite3_bind_int64(stmt, 5, rec->stored_bytes);
+    return step_done(st, stmt, 1);
 }
 
 static int snapshot_get_by(struct store *st, const char *col_sql, const char *key,

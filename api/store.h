@@ -12,12 +12,16 @@
 #define STORE_MSG_LEN 256
 #define STORE_STATUS_LEN 16
 
+/* A snapshot is the snapfs image named by its id in the store STATE/store. */
 struct snapshot_rec {
     char id[STORE_ID_LEN];
     char name[STORE_NAME_LEN];
-    char status[STORE_STATUS_LEN];      /* "ready" */
-    char image_path[STORE_PATH_LEN];
-    int64_t size_bytes;
+    char status[STORE_STATUS_LEN];      /* "building", "ready", "failed" */
+    char status_message[STORE_MSG_LEN]; /* why it failed */
+    char image_path[STORE_PATH_LEN];    /* schema 1 only: the registered file; else "" */
+    char source[STORE_PATH_LEN];        /* what it was built from (a path, or "sandbox NAME") */
+    int64_t size_bytes;                 /* the disk's size (image virtual size) */
+    int64_t stored_bytes;               /* compressed bytes of its chunks */
     int64_t created_ms;
 };
 
@@ -55,6 +59,8 @@ int store_schema_version(void);
 int store_snapshot_insert(struct store *st, const struct snapshot_rec *rec);
 /* Looks up by id first, then by name. */
 int store_snapshot_get(struct store *st, const char *id_or_name, struct snapshot_rec *out);
+/* Rewrites status, status_message, size_bytes and stored_bytes of the row with rec->id. */
+int store_snapshot_update(struct store *st, const struct snapshot_rec *rec);
 int store_snapshot_delete(struct store *st, const char *id);
 /* Calls cb for each snapshot, oldest first; a non-zero cb return stops the walk. */
 int store_snapshot_each(struct store *st, int (*cb)(void *arg, const struct snapshot_rec *rec),

@@ -52,18 +52,20 @@ static void write_file(const char *path, const char *text, mode_t mode)
     CHECK(chmod(path, mode) == 0);
 }
 
-/* The stand-in VMM: lives as long as the test process, or fails at once when
- * asked for 77 MiB (to test failure reporting). */
+/* The stand-in VMM: writes its arguments, one a line, to DIR/vmm-args.PID, then
+ * lives as long as the test process, or fails at once when asked for 77 MiB
+ * (to test failure reporting). */
 static void write_standin(struct server *s)
 {
     char path[300], script[512];
 
     snprintf(script, sizeof(script),
              "#!/bin/sh\n"
+             "printf '%%s\\n' \"$@\" > %s/vmm-args.$$\n"
              "case \" $* \" in *\" --mem 77 \"*) echo \"vmm: cannot boot with 77 MiB\" >&2;"
              " exit 3;; esac\n"
              "while kill -0 %d 2>/dev/null; do sleep 0.2; done\n",
-             (int)getpid());
+             s->dir, (int)getpid());
     snprintf(path, sizeof(path), "%s/vmm", s->dir);
     write_file(path, script, 0755);
 }
@@ -79,8 +81,10 @@ void server_init(struct server *s, const char *const *extra_args)
     CHECK(mkdir(path, 0700) == 0);
     snprintf(path, sizeof(path), "%s/state/snapshots", s->dir);
     CHECK(mkdir(path, 0700) == 0);
+    /* A raw disk image of 1 MiB (snapfs wants a multiple of 512 bytes). */
     snprintf(path, sizeof(path), "%s/state/snapshots/base.img", s->dir);
-    write_file(path, "not really a snapfs image\n", 0644);
+    write_file(path, "not really a root file system\n", 0644);
+    CHECK(truncate(path, 1 << 20) == 0);
     write_standin(s);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     server_start(s, extra_args);

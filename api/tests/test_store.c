@@ -1,5 +1,6 @@
 /* The SQLite store on a real file: schema version, WAL, CRUD, uniqueness,
- * and that rows survive closing and reopening. */
+ * that rows survive closing and reopening, and that a database of schema 1
+ * (snapshots registered by image_path) migrates with its rows intact. */
 #include "../store.h"
 #include "harness.h"
 
@@ -51,11 +52,14 @@ static void first_session(const char *path)
 {
     struct store *st;
     struct snapshot_rec snap = { .id = "snap-1", .name = "base", .status = "ready",
-                                 .image_path = "/x/base.img", .size_bytes = 7, .created_ms = 1 };
+                                 .source = "/x/base.img", .size_bytes = 7, .created_ms = 1 };
     struct sandbox_rec sb, got;
 
     CHECK(store_open(path, &st) == 0);
     CHECK(store_snapshot_insert(st, &snap) == 0);
+    snprintf(snap.id, sizeof(snap.id), "snap-0");
+    CHECK(store_snapshot_insert(st, &snap) == -EEXIST);      /* name taken */
+    snprintf(snap.id, sizeof(snap.id), "snap-1");
     CHECK(store_snapshot_insert(st, &snap) == -EEXIST);
     fill_sandbox(&sb, "sb-1", "alpha", "snap-1");
     CHECK(store_sandbox_insert(st, &sb) == 0);
@@ -85,6 +89,14 @@ static void second_session(const char *path)
     CHECK(store_open(path, &st) == 0);
     CHECK(store_snapshot_get(st, "base", &snap) == 0);      /* by name */
     CHECK(!strcmp(snap.id, "snap-1") && snap.size_bytes == 7);
+    CHECK(!strcmp(snap.status, "ready") && !strcmp(snap.source, "/x/base.img"));
+    snprintf(snap.status, sizeof(snap.status), "failed");
+    snprintf(snap.status_message, sizeof(snap.status_message), "mke2fs: disk full");
+    snap.stored_bytes = 3;
+    CHECK(store_snapshot_update(st, &snap) == 0);
+    CHECK(store_snapshot_get(st, "snap-1", &snap) == 0);
+    CHECK(!strcmp(snap.status, "failed") && !strcmp(snap.status_message, "mke2fs: disk full"));
+    CHECK(snap.stored_bytes == 3 && !strcmp(snap.name, "base"));
     CHECK(store_sandbox_get_by_id(st, "sb-1", &got) == 0);
     CHECK(!strcmp(got.status, "stopped") && got.stopped_ms == 5000 && got.vmm_pid == 0);
     CHECK(!strcmp(got.status_message, "stopped by request") && got.memory_mib == 512);
@@ -96,6 +108,42 @@ static void second_session(const char *path)
     store_close(st);
 }
 
+/* A file as sbx-api of schema 1 left it: the old snapshots table and one row. */
+static void schema1_migrates(const char *dir)
+{
+    static const char v1[] =
+        "CREATE TABLE snapshots ("
+        "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL,"
+        "  image_path TEXT NOT NULL, size_bytes INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+        "CREATE TABLE sandboxes ("
+        "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+        "  snapshot_id TEXT NOT NULL REFERENCES snapshots(id),"
+        "  status TEXT NOT NULL, status_message TEXT NOT NULL,"
+        "  vcpus INTEGER NOT NULL, memory_mib INTEGER NOT NULL, disk_gib INTEGER NOT NULL,"
+        "  idle_ttl_seconds INTEGER NOT NULL, delete_after_stop_seconds INTEGER NOT NULL,"
+        "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+        "  started_ms INTEGER NOT NULL, stopped_ms INTEGER NOT NULL,"
+        "  last_activity_ms INTEGER NOT NULL,"
+        "  vmm_pid INTEGER NOT NULL, vmm_start_ticks INTEGER NOT NULL);"
+        "INSERT INTO snapshots VALUES ('old-1', 'legacy', 'ready', '/srv/old.img', 512, 9);"
+        "PRAGMA user_version = 1;";
+    struct snapshot_rec snap;
+    struct store *st;
+    char path[128];
+    sqlite3 *db;
+
+    snprintf(path, sizeof(path), "%s/v1.db", dir);
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, v1, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK(store_open(path, &st) == 0);
+    CHECK(store_snapshot_get(st, "legacy", &snap) == 0);
+    CHECK(!strcmp(snap.id, "old-1") && !strcmp(snap.status, "ready") && snap.size_bytes == 512);
+    CHECK(!strcmp(snap.image_path, "/srv/old.img") && !strcmp(snap.source, "/srv/old.img"));
+    CHECK(snap.status_message[0] == '\0' && snap.stored_bytes == 0 && snap.created_ms == 9);
+    store_close(st);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/sbx-store-test.XXXXXX", path[128], text[64];
@@ -104,6 +152,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/state.db", dir);
     first_session(path);
     second_session(path);
+    schema1_migrates(dir);
     pragma_text(path, "PRAGMA journal_mode", text, sizeof(text));
     CHECK(!strcmp(text, "wal"));
     pragma_text(path, "PRAGMA user_version", text, sizeof(text));

@@ -1,0 +1,281 @@
+/* Making a snapshot image from a root filesystem: tar unpacks a tarball,
+ * mke2fs -d turns a folder into an ext4 image, libsnapfs imports the image.
+ * Runs on a build thread, so children are started with posix_spawn. */
+#include "snapshot_int.h"
+
+#include "apilog.h"
+
+#include "../snapfs/snapfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXT4_MAGIC_OFFSET 1080      /* superblock at 1024, s_magic at +56 */
+#define EXT4_MAGIC 0xef53
+
+extern char **environ;
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n > m && !strcmp(s + n - m, suffix);
+}
+
+static bool is_tarball(const char *path)
+{
+    static const char *const suffixes[] = { ".tar", ".tar.gz", ".tgz", ".tar.zst",
+                                            ".tar.zstd", NULL };
+
+    for (const char *const *s = suffixes; *s; s++)
+        if (has_suffix(path, *s))
+            return true;
+    return false;
+}
+
+/* An ext2/3/4 superblock magic where it belongs, and a size snapfs accepts. */
+static int check_ext4(const char *path, off_t size, char *why, size_t len)
+{
+    unsigned char magic[2];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0) {
+        snprintf(why, len, "%s", strerror(errno));
+        return -1;
+    }
+    n = pread(fd, magic, sizeof(magic), EXT4_MAGIC_OFFSET);
+    close(fd);
+    if (n != (ssize_t)sizeof(magic) || (magic[0] | magic[1] << 8) != EXT4_MAGIC) {
+        snprintf(why, len, "not a tarball (.tar, .tar.gz, .tgz, .tar.zst), folder or ext4 image");
+        return -1;
+    }
+    if (size % 512) {
+        snprintf(why, len, "an ext4 image's size must be a multiple of 512 bytes");
+        return -1;
+    }
+    return 0;
+}
+
+int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why, size_t len)
+{
+    struct stat st;
+
+    if (stat(source, &st) < 0) {
+        snprintf(why, len, "%s", strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        *kind = SNAP_SRC_DIR;
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, len, "not a regular file or folder");
+        return -1;
+    }
+    if (is_tarball(source)) {
+        *kind = SNAP_SRC_TAR;
+        return 0;
+    }
+    *kind = SNAP_SRC_RAW;
+    return check_ext4(source, st.st_size, why, len);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void snapbuild_rmtree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Last non-empty line of the file at path (printable ASCII), "" if none. */
+static void last_line(const char *path, char *out, size_t len)
+{
+    char buf[1024], *end, *start;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t size;
+
+    out[0] = '\0';
+    if (fd < 0)
+        return;
+    size = lseek(fd, 0, SEEK_END);
+    if (size > 0)
+        n = pread(fd, buf, sizeof(buf) - 1,
+                  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    end = buf + n;
+    while (end > buf && (end[-1] == '\n' || end[-1] == '\r'))
+        *--end = '\0';
+    start = memrchr(buf, '\n', (size_t)(end - buf));
+    start = start ? start + 1 : buf;
+    snprintf(out, len, "%.*s", (int)(len - 1), start);
+    for (char *c = out; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+            *c = '?';
+}
+
+/* Runs argv (stdin /dev/null, stdout and stderr appended to log) and waits.
+ * Returns 0 when it exited 0, else -1 with msg naming it and its last line. */
+static int run(char *const argv[], const char *log, char *msg, size_t msglen)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    char last[160];
+    sigset_t none;
+    int status, rc;
+    pid_t pid;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);   /* sbx-api blocks TERM and INT */
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc) {
+        snprintf(msg, msglen, "cannot run %s: %s", argv[0], strerror(rc));
+        return -1;
+    }
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            snprintf(msg, msglen, "%s: waitpid: %s", argv[0], strerror(errno));
+            return -1;
+        }
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    last_line(log, last, sizeof(last));
+    if (WIFEXITED(status))
+        snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], WEXITSTATUS(status),
+                 last[0] ? ": " : "", last);
+    else
+        snprintf(msg, msglen, "%s was killed by signal %d", argv[0], WTERMSIG(status));
+    return -1;
+}
+
+/* Unpacks the tarball into dir. Compression is recognised by tar itself; the
+ * contents of /dev are left out (the guest mounts devtmpfs there, and device
+ * nodes cannot be made without root). */
+static int untar(const char *tarball, const char *dir, const char *log, char *msg, size_t len)
+{
+    char *const argv[] = { "tar", "-x", "-p", "--numeric-owner", "-f", (char *)tarball,
+                           "-C", (char *)dir, "--anchored", "--exclude=./dev/*",
+                           "--exclude=dev/*", NULL };
+
+    if (mkdir(dir, 0755) < 0) {
+        snprintf(msg, len, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return run(argv, log, msg, len);
+}
+
+/* An ext4 image of capacity_gib at img with the contents of root. */
+static int make_ext4(const char *root, const char *img, int64_t capacity_gib, const char *log,
+                     char *msg, size_t len)
+{
+    char *const argv[] = { "mke2fs", "-q", "-F", "-t", "ext4", "-L", "sbx-root", "-d",
+                           (char *)root, (char *)img, NULL };
+    int fd = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd < 0 || ftruncate(fd, (off_t)capacity_gib << 30) < 0) {
+        snprintf(msg, len, "cannot create %s: %s", img, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return run(argv, log, msg, len);
+}
+
+static int import(const char *state_dir, const char *raw, const char *id, const char *label,
+                  char *msg, size_t len)
+{
+    char store_path[STORE_PATH_LEN];
+    struct snapfs_import_opts opts = { .label = label };
+    struct snapfs_store *store;
+    int rc = -1;
+
+    snprintf(store_path, sizeof(store_path), "%s/store", state_dir);
+    store = snapfs_store_open(store_path, 0);
+    if (store && snapfs_import(store, raw, id, &opts) == 0)
+        rc = 0;
+    else
+        snprintf(msg, len, "import: %s", snapfs_error());
+    snapfs_store_close(store);
+    return rc;
+}
+
+int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
+                         enum snap_source kind, const char *source, int64_t capacity_gib,
+                         char *msg, size_t msglen)
+{
+    char work[STORE_PATH_LEN], root[STORE_PATH_LEN + 8], img[STORE_PATH_LEN + 16],
+        log[STORE_PATH_LEN + 16];
+    const char *raw = source, *tree = source;
+    int rc = -1;
+
+    snprintf(work, sizeof(work), "%s/tmp/build-%s", state_dir, id);
+    snprintf(root, sizeof(root), "%s/root", work);
+    snprintf(img, sizeof(img), "%s/disk.img", work);
+    snprintf(log, sizeof(log), "%s/log", work);
+    if (mkdir(work, 0700) < 0) {
+        snprintf(msg, msglen, "cannot create %s: %s", work, strerror(errno));
+        return -1;
+    }
+    if (kind == SNAP_SRC_TAR) {
+        if (untar(source, root, log, msg, msglen))
+            goto out;
+        tree = root;
+    }
+    if (kind != SNAP_SRC_RAW) {
+        if (make_ext4(tree, img, capacity_gib, log, msg, msglen))
+            goto out;
+        raw = img;
+    }
+    rc = import(state_dir, raw, id, label, msg, msglen);
+out:
+    snapbuild_rmtree(work);
+    return rc;
+}
+
+int snapbuild_image_size(const char *store_path, const char *id, int64_t *size,
+                         int64_t *stored)
+{
+    struct snapfs_image_info info;
+    struct snapfs_store *store = snapfs_store_open(store_path, 0);
+    int rc;
+
+    if (!store)
+        return -errno;
+    rc = snapfs_image_info(store, id, &info);
+    snapfs_store_close(store);
+    if (rc < 0)
+        return rc;
+    *size = (int64_t)info.virtual_size;
+    *stored = (int64_t)info.stored_bytes;
+    return 0;
+}

@@ -1,0 +1,46 @@
+/* Internals shared by snapshot.c (records), snapshot_build.c (making images)
+ * and snapshot_capture.c. */
+#ifndef SBX_API_SNAPSHOT_INT_H
+#define SBX_API_SNAPSHOT_INT_H
+
+#include "snapshot.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum snap_source { SNAP_SRC_TAR, SNAP_SRC_DIR, SNAP_SRC_RAW };
+
+/* What source is: a tarball by its name, a folder, or a raw ext4 image (by
+ * its superblock). Returns 0, or -1 with why filled. */
+int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why, size_t len);
+
+/* Makes snapfs image id (label: the snapshot name) in the store from source:
+ * tarballs are unpacked into STATE/tmp/build-ID/root (tar), tarballs and
+ * folders become an ext4 of capacity_gib (mke2fs -d), and the raw image is
+ * imported. Blocking; touches no shared state. Returns 0, or -1 with msg. */
+int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
+                         enum snap_source kind, const char *source, int64_t capacity_gib,
+                         char *msg, size_t msglen);
+
+/* Virtual size and stored bytes of image id. Returns 0 or negative errno. */
+int snapbuild_image_size(const char *store_path, const char *id, int64_t *size,
+                         int64_t *stored);
+
+/* rm -rf path (no symlinks followed). */
+void snapbuild_rmtree(const char *path);
+
+/* The lock around store calls from code that may run with or without it
+ * (the build threads never hold it; request handlers do). */
+bool snap_lock(void);
+void snap_unlock(bool taken);
+
+/* Under the lock: a new row for snapshot name (status building, source as
+ * given); conflict if the name is taken. Returns 0, or -1 with err. */
+int snapshot_insert_row(struct svc *svc, const char *name, const char *source,
+                        struct snapshot_rec *out, struct apierr *err);
+
+/* Records the end of a build (under the lock): ready with its sizes, or
+ * failed with msg. Skipped once snapshot_shutdown() ran. */
+void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg);
+
+#endif
