@@ -141,10 +141,10 @@ static char *read_identity(const char *identity, const char *ssh_dir, char *used
     size_t len;
 
     for (size_t i = 0; !key && i < (identity ? 1 : 3); i++) {
-        if (identity)
-            snprintf(used, ulen, "%s", identity);
-        else
-            snprintf(used, ulen, "%s/%s", ssh_dir, names[i]);
+        int n = identity ? snprintf(used, ulen, "%s", identity)
+                         : snprintf(used, ulen, "%s/%s", ssh_dir, names[i]);
+        if (n < 0 || (size_t)n >= ulen)
+            break;
         key = slurp(used, &len);
     }
     if (!key) {

@@ -602,7 +602,11 @@ int cli_ws_loop(struct cli_ws *ws, struct cli_ws_fd *fds, size_t nfds, void *arg
             return -1;
         }
     }
-    if (ws->eof && !wslay_event_get_close_received(ws->ctx) && !ws->error[0])
+    if (wslay_event_get_close_received(ws->ctx)) {
+        ws->error[0] = '\0';   /* the peer may hang up before our close reply */
+        return 0;
+    }
+    if (ws->eof && !ws->error[0])
         snprintf(ws->error, sizeof(ws->error), "sbx-api closed the connection");
     return ws->error[0] ? -1 : 0;
 }
