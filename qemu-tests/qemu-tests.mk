@@ -1,5 +1,5 @@
 # qemu-tests: end-to-end tests in a nested-KVM L1 under QEMU TCG (see qemu-tests/run).
-DEPS += qemu-system-x86 busybox-static cpio kmod
+DEPS += qemu-system-x86 busybox-static cpio kmod openssh-client
 
 # Test guests built from source: tiny "kernels" that misbehave on purpose.
 BINS += $(B)/qemu-tests/guests/triple-fault.elf
