@@ -12,7 +12,8 @@ struct init_flags {
 };
 
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run (creating the
- * directories) and adds /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr. Goes on past a failure; returns -1 with the first failure in err. */
+ * directories) and adds /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr. Goes on
+ * past a failure; returns -1 with the first failure in err. */
 int init_mount_all(char *err, size_t errlen);
 
 /* Makes fds 0, 1 and 2 /dev/console when the kernel could not (no /dev/console

@@ -4,7 +4,7 @@
 # runs through the agent with a sane environment; sshd started through the agent
 # makes its own host keys and logs a client in over an agent tunnel; a file is
 # written and synced, and power-off leaves the disk read-only (clean).
-# timeout: 600
+# timeout: 420
 set -eu
 source qemu-tests/lib/guest.sh
 CTL=$SBX_BUILD/bin/sbx-agentctl
