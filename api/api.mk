@@ -17,6 +17,13 @@ API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c \
                 $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
 API_LDLIBS   += -luring -lzstd -lcrypto -lpthread
 
+# Snapshots: building and capturing images, with libsnapfs linked in (sbx-api
+# reads and writes the store STATE/store itself) and the guest agent client.
+API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c \
+                $(filter-out $(API_LIB_SRCS),api/agent_client.c) \
+                $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
+API_LDLIBS   += -luring -lzstd -lcrypto -lpthread
+
 # openapi.c embeds api/openapi.json with .incbin.
 $(call rel,api/openapi.c) $(call san,api/openapi.c) $(call fuzz,api/openapi.c): api/openapi.json
 
@@ -32,6 +39,9 @@ $(B)/bin/sbx: $(call rel,$(CLI_SRCS))
 # The tests that drive real processes run build/bin/sbx-api and build/bin/sbx.
 API_TESTS := test_store test_validate test_http_errors test_http_lifecycle test_http_restart \
              test_http_retention test_cli
+# test_http_snapshots: real tar, mke2fs and debugfs, and the stand-in VMM
+# api/tests/snap_vmm.py (python3) with a tiny guest agent for capture.
+API_TESTS += test_http_snapshots
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx
