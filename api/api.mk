@@ -17,13 +17,6 @@ API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c \
                 $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
 API_LDLIBS   += -luring -lzstd -lcrypto -lpthread
 
-# Snapshots: building and capturing images, with libsnapfs linked in (sbx-api
-# reads and writes the store STATE/store itself) and the guest agent client.
-API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c \
-                $(filter-out $(API_LIB_SRCS),api/agent_client.c) \
-                $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
-API_LDLIBS   += -luring -lzstd -lcrypto -lpthread
-
 # openapi.c embeds api/openapi.json with .incbin.
 $(call rel,api/openapi.c) $(call san,api/openapi.c) $(call fuzz,api/openapi.c): api/openapi.json
 
