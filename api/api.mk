@@ -2,8 +2,11 @@
 # (api/agent_client*, api/agentctl.c) has its own fragment, so sources are listed.
 API_LIB_SRCS := api/apilog.c api/apierr.c api/loop.c api/store.c api/validate.c \
                 api/service.c api/sandbox.c api/snapshot.c api/retention.c \
-                api/driver_proc.c api/router.c api/openapi.c api/httpd.c api/options.c
-API_LDLIBS   := -lmicrohttpd -ljansson -lsqlite3
+                api/driver_proc.c api/router.c api/openapi.c api/httpd.c api/options.c \
+                api/dataplane.c api/dataplane_exec.c api/dataplane_files.c \
+                api/dataplane_stream.c api/dataplane_svcurl.c api/ws.c api/agent_client.c \
+                router/svc_token.c
+API_LDLIBS   := -lmicrohttpd -ljansson -lsqlite3 -lwslay -lcrypto -lpthread
 CLI_SRCS     := api/cli/sbx.c api/cli/cli_http.c api/cli/cli_format.c api/cli/cli_ws.c \
                 api/cli/cli_exec.c api/cli/cli_tunnel.c api/cli/cli_cp.c api/cli/cli_ssh.c
 CLI_LDLIBS   := -lcurl -ljansson -lwslay -lcrypto
@@ -30,14 +33,17 @@ $(B)/bin/sbx: $(call rel,$(CLI_SRCS))
 
 # api/tests/test_NAME.c -> unit test api/test_NAME, linked with the server library.
 # The tests that drive real processes run build/bin/sbx-api and build/bin/sbx.
+# test_http_exec, _files, _tunnel run a real guest agent (build/bin/sbx-init) behind a
+# stand-in VMM (api/tests/agent_vmm.py) and check with api/tests/dp_client.py (python3).
 API_TESTS := test_store test_validate test_http_errors test_http_lifecycle test_http_restart \
-             test_http_retention test_cli
+             test_http_retention test_cli test_http_exec test_http_files test_http_tunnel \
+             test_cli_dataplane
 # test_http_snapshots: real tar, mke2fs and debugfs, and the stand-in VMM
 # api/tests/snap_vmm.py (python3) with a tiny guest agent for capture.
 API_TESTS += test_http_snapshots
 $(foreach t,$(API_TESTS),\
-  $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
-$(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx
+  $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
+$(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init
 
 # api/tests/test_cli_*.py -> unit test api/test_cli_*: scripts driving build/bin/sbx
 # against a stand-in server of their own (python3, standard library only).

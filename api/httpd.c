@@ -1,4 +1,6 @@
-/* libmicrohttpd glue. */
+/* libmicrohttpd glue: one thread per connection. Control-plane requests are
+ * collected and routed under the service lock; data-plane routes go to
+ * dataplane.c, which takes the lock only for its look-ups. */
 #include "httpd.h"
 
 #include "apilog.h"
@@ -9,22 +11,21 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #define CONN_LIMIT 256
 #define CONN_TIMEOUT_S 30
 
 struct httpd {
     struct MHD_Daemon *mhd;
-    struct loop *loop;
     struct router *router;
+    struct dataplane *dp;
     size_t max_body;
-    int epfd;
     uint16_t port;
 };
 
 /* Per-request state, from the first header callback to completion. */
 struct request_state {
+    struct dp_req *dp;          /* a data-plane request, handled by dataplane.c */
     char *body;
     size_t len;
     bool too_large;
@@ -79,8 +80,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!rs) {
         rs = calloc(1, sizeof(*rs));
         *con_cls = rs;
+        if (rs && h->dp)
+            rs->dp = dataplane_begin(h->dp, conn, method, url);
         return rs ? MHD_YES : MHD_NO;
     }
+    if (rs->dp)
+        return dataplane_step(rs->dp, conn, upload_data, upload_data_size);
     if (*upload_data_size) {
         if (append_body(h, rs, upload_data, *upload_data_size))
             return MHD_NO;
@@ -96,7 +101,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         .body_len = rs->len,
         .body_too_large = rs->too_large,
     };
+    svc_lock();
     router_handle(h->router, &req, &resp);
+    svc_unlock();
     log_debug("%s %s -> %d", method, url, resp.status);
     ret = send_response(conn, &resp);
     api_response_free(&resp);
@@ -112,6 +119,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)toe;
     if (rs) {
+        dataplane_end(rs->dp);
         free(rs->body);
         free(rs);
         *con_cls = NULL;
@@ -128,49 +136,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     log_warn("http: %s", msg);
 }
 
-static void on_epoll(void *arg, int fd, uint32_t events)
-{
-    (void)fd;
-    (void)events;
-    (void)arg;
-    /* MHD_run happens in the loop's tick, after every wake-up. */
-}
-
-static long mhd_timeout(void *arg)
-{
-    struct httpd *h = arg;
-    MHD_UNSIGNED_LONG_LONG ms;
-
-    if (MHD_get_timeout(h->mhd, &ms) != MHD_YES)
-        return -1;
-    return ms > 60000 ? 60000 : (long)ms;
-}
-
-static void mhd_tick(void *arg)
-{
-    struct httpd *h = arg;
-
-    MHD_run(h->mhd);
-}
-
-int httpd_start(struct loop *loop, struct router *router, const char *host, uint16_t port,
+int httpd_start(struct router *router, struct dataplane *dp, const char *host, uint16_t port,
                 size_t max_body, struct httpd **out)
 {
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(port) };
     const union MHD_DaemonInfo *info;
     struct httpd *h;
-    int err;
 
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
         return -EINVAL;
     h = calloc(1, sizeof(*h));
     if (!h)
         return -ENOMEM;
-    h->loop = loop;
     h->router = router;
+    h->dp = dp;
     h->max_body = max_body;
     h->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+            MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, h,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
@@ -181,17 +165,8 @@ int httpd_start(struct loop *loop, struct router *router, const char *host, uint
         free(h);
         return -EADDRINUSE;
     }
-    info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    h->epfd = info ? info->epoll_fd : -1;
     info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : port;
-    err = h->epfd < 0 ? -EINVAL : loop_add(loop, h->epfd, EPOLLIN, on_epoll, h);
-    if (err) {
-        MHD_stop_daemon(h->mhd);
-        free(h);
-        return err;
-    }
-    loop_set_hook(loop, mhd_timeout, mhd_tick, h);
     *out = h;
     return 0;
 }
@@ -205,8 +180,8 @@ void httpd_stop(struct httpd *h)
 {
     if (!h)
         return;
-    loop_del(h->loop, h->epfd);
-    loop_set_hook(h->loop, NULL, NULL, NULL);
+    /* Streams and agent calls end first, so no connection thread stays blocked. */
+    dataplane_shutdown(h->dp);
     MHD_stop_daemon(h->mhd);
     free(h);
 }

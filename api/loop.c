@@ -25,6 +25,7 @@ struct loop {
     loop_timeout_fn timeout;
     loop_tick_fn tick;
     void *hook_arg;
+    void (*lock)(void), (*unlock)(void);
 };
 
 struct loop *loop_new(void)
@@ -103,6 +104,12 @@ void loop_set_hook(struct loop *loop, loop_timeout_fn timeout, loop_tick_fn tick
     loop->hook_arg = arg;
 }
 
+void loop_set_guard(struct loop *loop, void (*lock)(void), void (*unlock)(void))
+{
+    loop->lock = lock;
+    loop->unlock = unlock;
+}
+
 void loop_stop(struct loop *loop)
 {
     loop->stopping = true;
@@ -119,6 +126,10 @@ static int wait_once(struct loop *loop)
     n = epoll_wait(loop->epfd, evs, LOOP_BATCH, (int)timeout);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
+    /* Under the guard, watchers removed by other threads are marked dead
+     * before we look at them, and the graveyard is freed only here. */
+    if (loop->lock)
+        loop->lock();
     for (i = 0; i < n; i++) {
         struct watcher *w = evs[i].data.ptr;
         if (!w->dead)
@@ -128,6 +139,8 @@ static int wait_once(struct loop *loop)
     loop->graveyard = NULL;
     if (loop->tick)
         loop->tick(loop->hook_arg);
+    if (loop->unlock)
+        loop->unlock();
     return 0;
 }
 

@@ -1,6 +1,7 @@
-/* sbx-api's one event loop (epoll). Everything runs on the main thread: HTTP
- * (libmicrohttpd in external-epoll mode), VMM exit notifications (pidfds),
- * signals (signalfd) and the retention sweep (timerfd). */
+/* sbx-api's event loop (epoll) on the main thread: VMM exit notifications
+ * (pidfds), signals (signalfd) and the retention sweep (timerfd). HTTP runs on
+ * libmicrohttpd's own threads; callbacks run under the guard (the service
+ * lock), and loop_add/loop_del from other threads must hold it too. */
 #ifndef SBX_API_LOOP_H
 #define SBX_API_LOOP_H
 
@@ -28,6 +29,9 @@ int loop_del(struct loop *loop, int fd);
 /* One hook: timeout() bounds each wait, tick() runs after every wake-up
  * (used to drive libmicrohttpd's timers). Either may be NULL. */
 void loop_set_hook(struct loop *loop, loop_timeout_fn timeout, loop_tick_fn tick, void *arg);
+
+/* Callbacks and the tick run between lock() and unlock() (either may be NULL). */
+void loop_set_guard(struct loop *loop, void (*lock)(void), void (*unlock)(void));
 
 /* Runs until loop_stop(). Returns 0, or negative errno if epoll failed. */
 int loop_run(struct loop *loop);

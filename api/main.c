@@ -1,5 +1,6 @@
 /* sbx-api: the control plane's REST server. */
 #include "apilog.h"
+#include "dataplane.h"
 #include "driver_proc.h"
 #include "httpd.h"
 #include "loop.h"
@@ -27,6 +28,7 @@ struct app {
     struct driver driver;
     struct svc svc;
     struct router router;
+    struct dataplane *dataplane;
     struct httpd *httpd;
     int sigfd, timerfd;
 };
@@ -148,7 +150,12 @@ static int setup_service(struct app *app)
     log_info("adopted %d running sandbox(es)", sandbox_adopt_all(&app->svc));
     ensure_default_snapshot(app);
     app->router = (struct router){ .svc = &app->svc, .api_key = opt->api_key };
-    return 0;
+    struct dataplane_config dc = {
+        .svc = &app->svc, .router = &app->router, .state_dir = opt->state_dir,
+        .service_domain = opt->service_domain, .service_url_base = opt->service_url_base,
+        .max_body = (size_t)opt->max_body,
+    };
+    return dataplane_init(&dc, &app->dataplane);
 }
 
 static int setup(struct app *app)
@@ -159,10 +166,12 @@ static int setup(struct app *app)
     app->loop = loop_new();
     if (!app->loop)
         return -errno;
+    /* HTTP threads and the loop share the service: one lock. */
+    loop_set_guard(app->loop, svc_lock, svc_unlock);
     if ((err = setup_signals(app)) || (err = setup_service(app)) || (err = setup_sweep(app)))
         return err;
-    err = httpd_start(app->loop, &app->router, opt->host, opt->port, (size_t)opt->max_body,
-                      &app->httpd);
+    err = httpd_start(&app->router, app->dataplane, opt->host, opt->port,
+                      (size_t)opt->max_body, &app->httpd);
     if (err) {
         log_err("cannot listen on %s:%u: %s", opt->host, opt->port, strerror(-err));
         return err;
@@ -177,6 +186,7 @@ static int setup(struct app *app)
 static void teardown(struct app *app)
 {
     httpd_stop(app->httpd);
+    dataplane_free(app->dataplane);
     if (app->driver.ops)
         app->driver.ops->destroy(app->driver.self);
     snapshot_shutdown(&app->svc);

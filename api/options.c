@@ -14,7 +14,7 @@ enum {
     OPT_VMM, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SWEEP, OPT_GRACE, OPT_MAX_BODY,
     OPT_DEFAULT_SNAPSHOT,
     OPT_MAX_RUNNING, OPT_MAX_SANDBOXES, OPT_MAX_VCPUS, OPT_MAX_MEMORY, OPT_MAX_DISK,
-    OPT_IDLE_TTL, OPT_DELETE_AFTER,
+    OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_SVC_DOMAIN, OPT_SVC_URL_BASE,
 };
 
 static const struct option long_opts[] = {
@@ -39,6 +39,8 @@ static const struct option long_opts[] = {
     { "max-disk-gib", required_argument, NULL, OPT_MAX_DISK },
     { "default-idle-ttl", required_argument, NULL, OPT_IDLE_TTL },
     { "default-delete-after-stop", required_argument, NULL, OPT_DELETE_AFTER },
+    { "service-domain", required_argument, NULL, OPT_SVC_DOMAIN },
+    { "service-url-base", required_argument, NULL, OPT_SVC_URL_BASE },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -60,6 +62,9 @@ static const char usage[] =
     "  --max-body-bytes N          request body limit (65536)\n"
     "  --max-running N --max-sandboxes N --max-vcpus N --max-memory-mib N --max-disk-gib N\n"
     "  --default-idle-ttl S --default-delete-after-stop S\n"
+    "  --service-domain D          service URLs are NAME--PORT.D (localhost)\n"
+    "  --service-url-base URL      service URL template, {host} = NAME--PORT.D\n"
+    "                              (http://{host}:8081)\n"
     "  -v, --verbose               log every request\n";
 
 static int parse_i64(const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
@@ -123,6 +128,8 @@ static void set_defaults(struct api_options *opt)
     opt->sweep_interval_ms = 1000;
     opt->stop_grace_ms = 3000;
     opt->max_body = 65536;
+    opt->service_domain = "localhost";
+    opt->service_url_base = "http://{host}:8081";
     svc_default_limits(&opt->limits);
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     self[n > 0 ? n : 0] = '\0';
@@ -199,6 +206,8 @@ static int apply(int c, const char *arg, struct api_options *opt)
     case OPT_DELETE_AFTER:
         return parse_i64("default-delete-after-stop", arg, 0, big,
                          &l->default_delete_after_stop_seconds);
+    case OPT_SVC_DOMAIN: opt->service_domain = arg; return 0;
+    case OPT_SVC_URL_BASE: opt->service_url_base = arg; return 0;
     case 'v': opt->verbose = 1; return 0;
     default: return -1;
     }

@@ -24,6 +24,8 @@ struct api_options {
     int64_t sweep_interval_ms;
     int64_t stop_grace_ms;
     int64_t max_body;
+    const char *service_domain;     /* service URLs: NAME--PORT.DOMAIN */
+    const char *service_url_base;   /* URL template; {host} is NAME--PORT.DOMAIN */
     int verbose;
     struct svc_limits limits;
 };

@@ -317,16 +317,8 @@ static int h_sandbox_delete(struct route_ctx *c)
     return 0;
 }
 
-static int h_sandbox_exec(struct route_ctx *c)
-{
-    struct sandbox_rec rec;
-
-    if (sandbox_get(c->r->svc, c->param, &rec, &c->err))
-        return -1;
-    return apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
-                      "running commands in sandboxes is not available yet");
-}
-
+/* The data-plane routes (/v1/sandboxes/{}/exec, files, tunnel, service-url)
+ * stream and block on the guest agent: httpd.c hands them to dataplane.c. */
 static const struct route routes[] = {
     { "GET", "/healthz", h_health, false },
     { "GET", "/openapi.json", h_openapi, false },
@@ -342,7 +334,6 @@ static const struct route routes[] = {
     { "DELETE", "/v1/sandboxes/{}", h_sandbox_delete, true },
     { "POST", "/v1/sandboxes/{}/start", h_sandbox_start, true },
     { "POST", "/v1/sandboxes/{}/stop", h_sandbox_stop, true },
-    { "POST", "/v1/sandboxes/{}/exec", h_sandbox_exec, true },
 };
 
 /* Splits a copy of path at '/' into segs; returns the count or -1. */
@@ -396,12 +387,13 @@ static bool key_equal(const char *given, const char *want)
     return diff == 0;
 }
 
-static int check_auth(struct router *r, const struct api_request *req, struct apierr *err)
+int router_auth(const struct router *r, const char *x_api_key, const char *authorization,
+                struct apierr *err)
 {
-    const char *given = req->x_api_key;
+    const char *given = x_api_key;
 
-    if (!given && req->authorization && !strncasecmp(req->authorization, "Bearer ", 7))
-        given = req->authorization + 7;
+    if (!given && authorization && !strncasecmp(authorization, "Bearer ", 7))
+        given = authorization + 7;
     if (!given)
         return apierr_set(err, APIERR_UNAUTHORIZED,
                           "missing API key (X-Api-Key or Authorization: Bearer)");
@@ -433,7 +425,7 @@ static int dispatch(struct route_ctx *c)
     int n;
 
     if (!strncmp(req->path, "/v1/", 4) || !strcmp(req->path, "/v1")) {
-        if (check_auth(c->r, req, &c->err))
+        if (router_auth(c->r, req->x_api_key, req->authorization, &c->err))
             return -1;
     }
     if (strlen(req->path) >= sizeof(buf))

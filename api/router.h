@@ -27,6 +27,11 @@ struct api_request {
     bool body_too_large;        /* the transport dropped a body over its limit */
 };
 
+/* Checks the API key of a /v1 request (X-Api-Key or Authorization: Bearer;
+ * either may be NULL). Returns 0, or -1 with err filled (unauthorized). */
+int router_auth(const struct router *r, const char *x_api_key, const char *authorization,
+                struct apierr *err);
+
 /* Answers req into resp (status and a malloc'd JSON body, NULL for 204).
  * Never fails: every problem becomes a typed error response. */
 void router_handle(struct router *r, const struct api_request *req, struct api_response *resp);

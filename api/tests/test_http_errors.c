@@ -138,7 +138,7 @@ static void state_errors(struct server *s)
     expect_create_error(s, "{\"name\":\"dup\",\"snapshot\":\"base\"}", 409, "conflict");
     expect_error(s, "POST", "/v1/sandboxes/dup/start", TEST_KEY, NULL, 0, 409, "conflict");
     expect_body(s, "POST", "/v1/sandboxes/dup/stop", "{\"force\":true}", 400, "validation");
-    expect_body(s, "POST", "/v1/sandboxes/dup/exec", "{}", 501, "not_implemented");
+    expect_body(s, "POST", "/v1/sandboxes/dup/exec", "{}", 400, "validation");
     expect_error(s, "DELETE", "/v1/snapshots/base", TEST_KEY, NULL, 0, 409, "conflict");
     expect_body(s, "PATCH", "/v1/sandboxes/dup", "{\"disk_gib\":9}", 400, "validation");
     /* --max-running 1: a second running sandbox is over quota. */
