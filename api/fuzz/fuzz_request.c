@@ -83,6 +83,14 @@ static void remove_state_dir(void)
     nftw(state_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+static int rmdir_tmp(void)
+{
+    char tmp[128];
+
+    snprintf(tmp, sizeof(tmp), "%s/tmp", state_dir);
+    return rmdir(tmp);
+}
+
 static void setup(void)
 {
     char image[192];
@@ -99,9 +107,15 @@ static void setup(void)
     if (mkdir(snap_dir, 0700) || !(f = fopen(image, "w")))
         abort();
     fclose(f);
+    if (truncate(image, 1 << 20))       /* a raw disk image for snapfs */
+        abort();
     atexit(remove_state_dir);
     svc = (struct svc){ .store = st, .driver = &driver, .state_dir = state_dir,
                         .snapshot_dir = snap_dir };
+    /* The snapshot store, but no STATE/tmp: every build the fuzzer asks for
+     * fails before running tar or mke2fs on whatever path it named. */
+    if (snapshot_init(&svc) || rmdir_tmp())
+        abort();
     svc_default_limits(&svc.limits);
     svc.limits.max_sandboxes = 32;
     svc.limits.default_disk_gib = 1;
@@ -142,7 +156,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.path = path;
     req.body = nl ? (const char *)nl + 1 : "";
     req.body_len = nl ? size - (size_t)(nl - data) - 1 : 0;
+    /* As in httpd.c: handlers run under the service lock (build threads take it). */
+    svc_lock();
     router_handle(&router, &req, &resp);
+    svc_unlock();
     /* Every answer is a status and, unless 204, a JSON body. */
     if (resp.status < 200 || resp.status > 599 || (resp.status != 204 && !resp.body))
         abort();
