@@ -297,6 +297,8 @@ int dp_send_msg(struct agent_client *c)
 
 int dp_outbuf_raw(struct dp_outbuf *b, const void *p, size_t n)
 {
+    if (!n)
+        return 0;
     if (n > OUTBUF_MAX - b->len)
         return -ENOBUFS;
     if (b->len + n > b->cap) {

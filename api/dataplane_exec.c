@@ -131,10 +131,9 @@ static int read_str(json_t *obj, const char *key, const char **out, struct dperr
     return 0;
 }
 
-/* The fields common to one-shot and start messages. */
-static int read_exec(json_t *obj, struct exec_req *x, struct dperr *e)
+/* The fields common to one-shot and start messages; timeout is the default. */
+static int read_exec(json_t *obj, int64_t timeout, struct exec_req *x, struct dperr *e)
 {
-    int64_t timeout = DEFAULT_TIMEOUT_S;
     json_t *cmd = json_object_get(obj, "command");
 
     if (!cmd)
@@ -352,7 +351,7 @@ int dp_exec_oneshot(struct dp_call *c, json_t **out, struct dperr *e)
         goto out;
     }
     in = json_object_get(obj, "stdin");
-    if (known_fields(obj, allowed, e) || read_exec(obj, &x, e))
+    if (known_fields(obj, allowed, e) || read_exec(obj, DEFAULT_TIMEOUT_S, &x, e))
         goto out;
     if (in && !json_is_string(in)) {
         dp_fail(e, 400, "validation", "stdin must be a string");
@@ -522,7 +521,8 @@ static int read_start(json_t *m, struct exec_req *x, struct dperr *e)
                                            "kill_on_disconnect", NULL };
     int64_t rows = 0, cols = 0;
 
-    if (known_fields(m, allowed, e) || read_exec(m, x, e) ||
+    /* A stream is interactive: no timeout unless asked for. */
+    if (known_fields(m, allowed, e) || read_exec(m, 0, x, e) ||
         read_bool(m, "pty", &x->o.pty, e) ||
         read_bool(m, "kill_on_disconnect", &x->o.kill_on_disconnect, e) ||
         read_int(m, "rows", 1, 10000, &rows, e) || read_int(m, "cols", 1, 10000, &cols, e))
@@ -586,6 +586,7 @@ static int begin_command(struct session *s)
 
 static void handle_agent_frame(struct session *s, const struct agent_exec_event *ev)
 {
+    s->last_io_ms = dp_mono_ms();
     if (ev->type == AGENT_STDOUT || ev->type == AGENT_STDERR) {
         ws_send(s->ws, false, ev->type == AGENT_STDOUT ? 1 : 2, ev->data, ev->len);
         return;
