@@ -64,19 +64,12 @@ static int save(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
 
 /* STATE/sandboxes/ID/ with the snapfs overlay of the sandbox's snapshot image
  * (the overlay has the image's size: snapfs overlays cannot grow a disk). */
-static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id,
-                          struct apierr *err)
+static int make_overlay(const struct sandbox_paths *p, const char *snapshot_id,
+                        struct apierr *err)
 {
-    char parent[STORE_PATH_LEN];
-    struct snapfs_store *store;
+    struct snapfs_store *store = snapfs_store_open(p->store, 0);
     int rc;
 
-    snprintf(parent, sizeof(parent), "%s", p->dir);
-    *strrchr(parent, '/') = '\0';
-    if ((mkdir(parent, 0700) < 0 && errno != EEXIST) || mkdir(p->dir, 0700) < 0)
-        return apierr_set(err, APIERR_INTERNAL, "cannot create %s: %s", p->dir,
-                          strerror(errno));
-    store = snapfs_store_open(p->store, 0);
     if (!store)
         return apierr_set(err, APIERR_INTERNAL, "cannot open the snapshot store: %s",
                           snapfs_error());
@@ -86,6 +79,19 @@ static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id
         return apierr_set(err, APIERR_INTERNAL, "cannot create the disk overlay: %s",
                           snapfs_error());
     return 0;
+}
+
+static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id,
+                          struct apierr *err)
+{
+    char parent[STORE_PATH_LEN];
+
+    snprintf(parent, sizeof(parent), "%s", p->dir);
+    *strrchr(parent, '/') = '\0';
+    if ((mkdir(parent, 0700) < 0 && errno != EEXIST) || mkdir(p->dir, 0700) < 0)
+        return apierr_set(err, APIERR_INTERNAL, "cannot create %s: %s", p->dir,
+                          strerror(errno));
+    return make_overlay(p, snapshot_id, err);
 }
 
 /* STATE/names/NAME -> ../sandboxes/ID, replaced atomically (sbx-router reads it). */
@@ -149,7 +155,12 @@ static int boot(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     if (store_snapshot_get(svc->store, rec->snapshot_id, &snap))
         return apierr_set(err, APIERR_CONFLICT, "snapshot %s of sandbox '%s' is gone",
                           rec->snapshot_id, rec->name);
+    if (strcmp(snap.status, "ready"))
+        return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' is %s", snap.name, snap.status);
     sandbox_paths(svc, rec, &p);
+    /* Sandboxes made by an sbx-api of schema 1 have no snapfs overlay yet. */
+    if (access(p.overlay, F_OK) < 0 && make_overlay(&p, rec->snapshot_id, err))
+        return -1;
     struct driver_launch launch = {
         .sandbox_id = rec->id, .hostname = rec->name, .vcpus = rec->vcpus,
         .memory_mib = rec->memory_mib, .store_path = p.store, .overlay_path = p.overlay,

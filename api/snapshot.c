@@ -72,6 +72,52 @@ static int fail_interrupted(void *arg, const struct snapshot_rec *rec)
     return 0;
 }
 
+static int start_thread(struct build_job *job);
+
+/* Ready rows of schema 1 name a registered file that was never imported into
+ * the store: import it (in the background) so their sandboxes can boot. */
+static int collect_legacy(void *arg, const struct snapshot_rec *rec)
+{
+    struct rec_list *list = arg;
+    struct snapshot_rec *copy;
+
+    if (strcmp(rec->status, "ready") || !rec->image_path[0])
+        return 0;
+    copy = realloc(list->items, (list->n + 1) * sizeof(*copy));
+    if (!copy)
+        return 1;
+    list->items = copy;
+    list->items[list->n++] = *rec;
+    return 0;
+}
+
+static void import_legacy(struct svc *svc, struct snapfs_store *s)
+{
+    struct rec_list list = { 0 };
+    struct snapfs_image_info info;
+
+    store_snapshot_each(svc->store, collect_legacy, &list);
+    for (size_t i = 0; i < list.n; i++) {
+        struct snapshot_rec *r = &list.items[i];
+        struct build_job *job;
+
+        if (snapfs_image_info(s, r->id, &info) == 0 || !(job = calloc(1, sizeof(*job))))
+            continue;
+        *job = (struct build_job){ .svc = svc, .kind = SNAP_SRC_RAW };
+        snprintf(job->id, sizeof(job->id), "%s", r->id);
+        snprintf(job->name, sizeof(job->name), "%s", r->name);
+        snprintf(job->source, sizeof(job->source), "%s", r->image_path);
+        snprintf(r->status, sizeof(r->status), "building");
+        if (store_snapshot_update(svc->store, r) || start_thread(job)) {
+            free(job);
+            continue;
+        }
+        log_info("snapshot %s (%s): importing %s into the store", r->name, r->id,
+                 r->image_path);
+    }
+    free(list.items);
+}
+
 int snapshot_init(struct svc *svc)
 {
     struct rec_list list = { 0 };
@@ -102,6 +148,7 @@ int snapshot_init(struct svc *svc)
         log_warn("snapshot %s (%s): build interrupted", r->name, r->id);
     }
     free(list.items);
+    import_legacy(svc, s);
     snapfs_store_close(s);
     return 0;
 }

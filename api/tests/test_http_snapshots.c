@@ -4,8 +4,8 @@
  * debugfs on the exported image), a corrupt tarball that fails with a message,
  * validation, the VMM's --disk and --cmdline, the STATE/names links, delete
  * refused while used, capture (agent sync/freeze/thaw, the captured bytes in
- * the new image, freeze refused), a build cut short by a restart, and
- * --default-snapshot. */
+ * the new image, freeze refused), a build cut short by a restart, rows of
+ * schema 1 imported and booted after a restart, and --default-snapshot. */
 #include "../../snapfs/snapfs.h"
 #include "../store.h"
 #include "harness.h"
@@ -381,15 +381,37 @@ static void restarts(struct server *s, const char *exported)
     struct store *st;
     struct reply r;
 
+    struct snapshot_rec old = { .id = "legacy-1", .name = "legacy", .status = "ready",
+                                .created_ms = 2 };
+    struct sandbox_rec box = { .id = "legacy-box-1", .name = "old-box", .snapshot_id = "legacy-1",
+                               .status = "stopped", .vcpus = 1, .memory_mib = 256,
+                               .disk_gib = 1, .created_ms = 3 };
+    char dir[400];
+
     server_stop(s);
     snprintf(db, sizeof(db), "%s/sbx-api.db", state);
     CHECK(store_open(db, &st) == 0);
     CHECK(store_snapshot_insert(st, &rec) == 0);
+    /* As schema 1 left them: a registered file never imported, and a sandbox on it. */
+    snprintf(old.image_path, sizeof(old.image_path), "%s/snapshots/base.img", state);
+    snprintf(old.source, sizeof(old.source), "%s", old.image_path);
+    CHECK(store_snapshot_insert(st, &old) == 0);
+    CHECK(store_sandbox_insert(st, &box) == 0);
     store_close(st);
+    snprintf(dir, sizeof(dir), "%s/sandboxes/legacy-box-1", state);
+    CHECK(mkdir(dir, 0700) == 0);
     server_start(s, args);
     api(s, "GET", "/v1/snapshots/cut", NULL, &r);
     CHECK(!strcmp(str(&r, "status"), "failed") && strstr(str(&r, "status_message"), "interrupted"));
     reply_free(&r);
+    wait_built(s, "legacy", &r);
+    CHECK(!strcmp(str(&r, "status"), "ready"));
+    CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == 1 << 20);
+    reply_free(&r);
+    expect_status(s, "POST", "/v1/sandboxes/old-box/start", NULL, 200);
+    wait_vmm("legacy-box-1");
+    check_link("old-box", "legacy-box-1", true);
+    expect_status(s, "DELETE", "/v1/sandboxes/old-box", NULL, 204);
     wait_built(s, "debian-12", &r);
     CHECK(!strcmp(str(&r, "status"), "ready") && !strcmp(str(&r, "source"), exported));
     reply_free(&r);
