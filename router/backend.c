@@ -5,6 +5,7 @@
 
 static const struct backend_ops *const backends[] = {
     &backend_unix_dir,
+    &backend_sbx,
 };
 
 const struct backend_ops *backend_find(const char *name)
@@ -17,5 +18,5 @@ const struct backend_ops *backend_find(const char *name)
 
 const char *backend_names(void)
 {
-    return "unix-dir";
+    return "unix-dir, sbx";
 }

@@ -38,6 +38,9 @@ const struct backend_ops *backend_find(const char *name);
 /* Comma-separated names of all backends, for --help. */
 const char *backend_names(void);
 
+/* backend_unix_dir.c: Unix sockets in a folder, a stand-in for tests. */
 extern const struct backend_ops backend_unix_dir;
+/* backend_sbx.c: sbx-api's sandboxes through the VMM's vsock socket and the guest agent. */
+extern const struct backend_ops backend_sbx;
 
 #endif

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The "sbx" backend end to end without a VM: a fake sbx-api state folder
+# (names/box1 -> ../sandboxes/ID), the real guest agent (sbx-init --agent-unix) behind a
+# python stand-in for the VMM's vsock bridge at ID/vsock.sock, and the test service on
+# loopback TCP, reached by the agent's TUNNEL. Then curl and python clients through
+# sbx-router --backend sbx.
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+AGENT=$BUILD/bin/sbx-init
+[[ -x $AGENT ]] || skip "no $AGENT (make build/bin/sbx-init)"
+STATE=$WORK/state
+EXTRA_PIDS=()
+sbx_cleanup() {
+    local p
+    for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    EXTRA_PIDS=()
+    cleanup
+}
+trap sbx_cleanup EXIT
+trap 'sbx_cleanup; exit 1' TERM INT
+
+wait_sock() { # PATH SECONDS
+    local i
+    for ((i = 0; i < $2 * 20; i++)); do
+        [[ -S $1 ]] && return 0
+        sleep 0.05
+    done
+    fail "no socket $1"
+    exit 1
+}
+
+# sandbox NAME ID [AGENT_SOCKET [BRIDGE_OPTION]]: names/NAME -> ../sandboxes/ID with a
+# bridge in it.
+sandbox() {
+    mkdir -p "$STATE/sandboxes/$2/public" "$STATE/names"
+    ln -sfn "../sandboxes/$2" "$STATE/names/$1"
+    python3 "$TESTS_DIR/sbx_bridge.py" ${4:-} "$STATE/sandboxes/$2/vsock.sock" \
+        "${3:-$WORK/agent.sock}" 2>> "$WORK/bridge.log" &
+    EXTRA_PIDS+=($!)
+    wait_sock "$STATE/sandboxes/$2/vsock.sock" 10
+}
+
+"$AGENT" --agent-unix "$WORK/agent.sock" 2> "$WORK/agent.log" &
+EXTRA_PIDS+=($!)
+wait_sock "$WORK/agent.sock" 10
+python3 "$TESTS_DIR/sbx_service.py" "$WORK/ports" box1 2> "$WORK/service.log" &
+EXTRA_PIDS+=($!)
+wait_file "$WORK/ports" 20 || { cat "$WORK/service.log"; fail "service did not start"; exit 1; }
+read -r HTTP BANNER < "$WORK/ports"
+DEAD=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+sandbox box1 0001
+sandbox box3 0003 "$WORK/no-agent.sock"         # the VMM runs, the agent does not answer
+sandbox box4 0005 "$WORK/agent.sock" --coalesce  # tunnel OK and service bytes in one piece
+mkdir -p "$STATE/sandboxes/0002"                 # box2: named, but no VMM socket (stopped)
+ln -sfn ../sandboxes/0002 "$STATE/names/box2"
+mkdir -p "$STATE/sandboxes/0004"                 # a folder that is not a name link
+start_router --backend sbx --backend-arg "$STATE" -v
+tok=$(mint box1 "$HTTP")
+
+say "through the agent's tunnel"
+out=$(c -w '\n%{http_code}' -H "X-Sbx-Service-Token: $tok" "$(url box1 "$HTTP" /headers)")
+check_has "200" $'\n200' "$out"
+check_has "service's body" '"service": "box1"' "$out"
+check_has "Host kept" "[\"Host\", \"box1--$HTTP.localhost:$PORT\"]" "$out"
+out=$(c -v -H "X-Sbx-Service-Token: $tok" "$(url box1 "$HTTP" /style.css)" "$(url box1 "$HTTP" /headers)" 2>&1)
+check_has "keep-alive over one tunnel" "Re-using existing connection" "$out"
+check_has "second answer" '"service": "box1"' "$out"
+
+want=$(python3 -c "
+import hashlib
+p = bytes(range(256)) * 256
+print(hashlib.sha256(p * 160).hexdigest())")
+out=$(c -H "X-Sbx-Service-Token: $tok" "$(url box1 "$HTTP" '/download?size=10485760')" | sha256sum | cut -d' ' -f1)
+check "10 MiB download intact" "$want" "$out"
+head -c 3000000 /dev/urandom > "$WORK/up"
+want=$(sha256sum < "$WORK/up" | cut -d' ' -f1)
+out=$(c -H "X-Sbx-Service-Token: $tok" --data-binary @"$WORK/up" "$(url box1 "$HTTP" /upload)")
+check_has "3 MB upload intact" "\"sha256\": \"$want\"" "$out"
+
+tb=$(mint box4 "$BANNER")
+out=$(c -H "X-Sbx-Service-Token: $tb" "$(url box4 "$BANNER" /)")
+check "bytes right after the tunnel's OK kept" "spoken first" "$out"
+
+pids=()
+for i in $(seq 1 16); do
+    c -o /dev/null -w '%{http_code}\n' -H "X-Sbx-Service-Token: $tok" \
+        "$(url box1 "$HTTP" /headers)" > "$WORK/par.$i" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+check "16 tunnels at once" 16 "$(cat "$WORK"/par.* | grep -c '^200$')"
+
+say "WebSocket echo"
+out=$(timeout 20 python3 - "$PORT" "$tok" "$HTTP" <<'PY'
+import base64, os, socket, struct, sys
+port, tok, svc = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET /ws HTTP/1.1\r\nHost: box1--%s.localhost\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+           "X-Sbx-Service-Token: %s\r\n\r\n" % (svc, key, tok)).encode())
+f = s.makefile("rb")
+status = f.readline()
+while f.readline() not in (b"\r\n", b""):
+    pass
+def send(op, payload):
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else bytes([0xfe]) + struct.pack("!H", n))
+    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+def recv():
+    h = f.read(2)
+    n = h[1] & 127
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    return h[0] & 15, f.read(n)
+ok = status.startswith(b"HTTP/1.1 101")
+for msg in [b"hello", b"x" * 5000, "h\xe9llo".encode()]:
+    send(1, msg)
+    op, got = recv()
+    ok = ok and op == 1 and got == msg
+send(8, b"")
+op, _ = recv()
+ok = ok and op == 8
+print("echo=%s eof=%s" % (ok, f.read(1) == b""))
+PY
+)
+check "messages echoed, close passed" "echo=True eof=True" "$out"
+
+say "clear answers"
+out=$(c -i -H "X-Sbx-Service-Token: $tok" "$(url nobox "$HTTP" /)")
+check_has "unknown sandbox is 404" "HTTP/1.1 404" "$out"
+check_has "unknown sandbox says so" "Unknown sandbox" "$out"
+out=$(c -i -H "X-Sbx-Service-Token: $(mint box2 "$HTTP")" "$(url box2 "$HTTP" /)")
+check_has "named sandbox without VMM socket is unknown" "Unknown sandbox" "$out"
+out=$(c -i -H "X-Sbx-Service-Token: $(mint 0004 "$HTTP")" "$(url 0004 "$HTTP" /)")
+check_has "a sandbox id is no name" "Unknown sandbox" "$out"
+td=$(mint box1 "$DEAD")
+out=$(c -i -H "X-Sbx-Service-Token: $td" "$(url box1 "$DEAD" /)")
+check_has "nothing listening is 502" "HTTP/1.1 502" "$out"
+check_has "nothing listening says so" "Service is not reachable" "$out"
+check_has "machine-readable code" "X-Sbx-Error: unreachable" "$out"
+out=$(c -H "X-Sbx-Service-Token: $tok" "$(url box1 "$HTTP" /headers)")
+check_has "agent still serves after a refusal" '"service": "box1"' "$out"
+out=$(c -i -H "X-Sbx-Service-Token: $(mint box3 "$HTTP")" "$(url box3 "$HTTP" /)")
+check_has "no agent behind the VMM is 502" "Service is not reachable" "$out"
+
+say "public port"
+out=$(c -o /dev/null -w '%{http_code}' "$(url box1 "$HTTP" /headers)")
+check "private port needs a token" 401 "$out"
+touch "$STATE/names/box1/public/$HTTP"
+out=$(c -w '\n%{http_code}' "$(url box1 "$HTTP" /headers)")
+check_has "public port open without token" $'\n200' "$out"
+check_has "public port's body" '"service": "box1"' "$out"
+out=$(c -o /dev/null -w '%{http_code}' "$(url box1 "$BANNER" /)")
+check "another port stays private" 401 "$out"
+rm "$STATE/names/box1/public/$HTTP"
+out=$(c -o /dev/null -w '%{http_code}' "$(url box1 "$HTTP" /headers)")
+check "private again" 401 "$out"
+
+finish
