@@ -248,6 +248,12 @@ static void t_run(struct dataplane *dp, struct dp_target *tg, struct tunnel *t, 
         }
     }
     ws_io(t->ws, 0);
+    /* Bytes the client sent just before its close still reach the guest. */
+    for (int i = 0; i < 20 && t->out.len && !t->guest_eof; i++) {
+        struct pollfd p = { .fd = afd, .events = POLLOUT };
+        if (poll(&p, 1, 100) < 0 || dp_outbuf_flush(&t->out, afd) < 0)
+            break;
+    }
     free(buf);
 }
 

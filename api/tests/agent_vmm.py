@@ -6,6 +6,7 @@ $SBX_TEST_INIT) as an ordinary process and serves the VMM's vsock bridge at the
 --vsock-uds path: a client writes "CONNECT 52\\n", gets "OK 52\\n", and its
 bytes are relayed to the agent's Unix socket. It exits on SIGTERM or when the
 test process ($SBX_TEST_PID) is gone."""
+import ctypes
 import os
 import signal
 import socket
@@ -77,7 +78,10 @@ def main():
             os.unlink(p)
         except FileNotFoundError:
             pass
-    agent = subprocess.Popen([init, "--agent-unix", agent_path])
+    # The agent dies with us, also when the harness SIGKILLs us.
+    libc = ctypes.CDLL(None, use_errno=True)
+    agent = subprocess.Popen([init, "--agent-unix", agent_path],
+                             preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))  # PR_SET_PDEATHSIG
 
     def stop(*why):
         print("agent_vmm: stopping (%s)" % (why[0] if why else "the test is gone"),
