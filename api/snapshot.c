@@ -335,7 +335,7 @@ static int import_unlocked(struct svc *svc, const char *id, const char *label, c
                            char *msg, size_t msglen)
 {
     char store_path[STORE_PATH_LEN];
-    struct snapfs_import_opts opts = { .label = label };
+    struct snapfs_import_opts opts = { .label = label, .level = SNAPSHOT_IMPORT_LEVEL };
     struct snapfs_store *store;
     bool held = svc_lock_held();
     int rc = -1;

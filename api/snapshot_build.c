@@ -215,7 +215,7 @@ static int import(const char *state_dir, const char *raw, const char *id, const 
                   char *msg, size_t len)
 {
     char store_path[STORE_PATH_LEN];
-    struct snapfs_import_opts opts = { .label = label };
+    struct snapfs_import_opts opts = { .label = label, .level = SNAPSHOT_IMPORT_LEVEL };
     struct snapfs_store *store;
     int rc = -1;
 
