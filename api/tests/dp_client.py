@@ -559,6 +559,34 @@ def suite_tunnel():
     check(st == 400, "no port %s" % st)
 
 
+def box_status():
+    st, j = request("GET", "/v1/sandboxes/%s" % BOX)
+    check(st == 200, "GET sandbox %s" % st)
+    return j["status"]
+
+
+def suite_activity():
+    """An open stream and data-plane requests keep an idle_ttl of 2 s from firing;
+    once idle the sandbox stops."""
+    st, j = request("PATCH", "/v1/sandboxes/%s" % BOX, {"idle_ttl_seconds": 2})
+    check(st == 200 and j["idle_ttl_seconds"] == 2, "PATCH idle_ttl %s %s" % (st, j))
+    ws = WS("/v1/sandboxes/%s/exec/ws" % BOX)
+    ws.send_json({"type": "start", "command": ["sleep", "4.5"]})
+    ev, ex, close = exec_stream(ws)
+    check(ex and ex["exit_code"] == 0, "4.5 s stream ended with %s %s" % (ex, close))
+    check(box_status() == "running", "stopped for idleness while a stream was open")
+    for _ in range(5):
+        time.sleep(1)
+        st, j = request("GET", "/v1/sandboxes/%s/files/stat?path=/" % BOX)
+        check(st == 200, "stat / %s" % st)
+    check(box_status() == "running", "stopped for idleness while requests came")
+    for _ in range(60):
+        if box_status() == "stopped":
+            break
+        time.sleep(0.1)
+    check(box_status() == "stopped", "not stopped after 2 s idle")
+
+
 def suite_stopped():
     """After the sandbox was stopped: every data-plane route is 409."""
     base = "/v1/sandboxes/%s" % BOX
@@ -586,7 +614,7 @@ def main():
     suite, URL, KEY, BOX, WORK = sys.argv[1:6]
     API_PID = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     {"exec": suite_exec, "files": suite_files, "tunnel": suite_tunnel,
-     "stopped": suite_stopped}[suite]()
+     "activity": suite_activity, "stopped": suite_stopped}[suite]()
     print("ok: " + suite)
 
 

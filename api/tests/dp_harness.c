@@ -2,6 +2,7 @@
 #include "dp_harness.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,14 @@
 #include <unistd.h>
 
 static char src_dir[PATH_MAX - 64];
+static struct server *running;
+
+/* A failed check exits: stop the server so it does not outlive the test. */
+static void stop_at_exit(void)
+{
+    if (running && running->pid > 0)
+        kill(running->pid, SIGTERM);
+}
 
 /* build/tests/api/test_x -> build/bin/NAME and the source tree above build/. */
 static void find_paths(char *init, size_t len)
@@ -43,6 +52,8 @@ void dp_setup(struct server *s)
     setenv("SBX_TEST_PID", pid, 1);
     setenv("SBX_TEST_INIT", init, 1);
     server_init(s, args);
+    running = s;
+    atexit(stop_at_exit);
     register_snapshot(s, "base");
     api(s, "POST", "/v1/sandboxes", "{\"name\":\"" DP_BOX "\",\"snapshot\":\"base\"}", &r);
     CHECK(r.status == 201);
