@@ -393,13 +393,17 @@ int sandbox_list(struct svc *svc, struct sandbox_rec **out, size_t *count, struc
 
 int sandbox_adopt_all(struct svc *svc)
 {
+    /* Snapshot imports may already run on their threads at start-up. */
+    bool taken = !svc_lock_held();
     struct sandbox_rec *recs;
     struct apierr err;
     size_t n;
     int adopted = 0;
 
+    if (taken)
+        svc_lock();
     if (sandbox_list(svc, &recs, &n, &err))
-        return 0;
+        goto out;
     for (size_t i = 0; i < n; i++) {
         struct sandbox_rec *rec = &recs[i];
         struct driver_handle h = { .pid = rec->vmm_pid, .start_ticks = rec->vmm_start_ticks };
@@ -419,6 +423,9 @@ int sandbox_adopt_all(struct svc *svc)
         sandbox_on_vmm_exit(svc, rec->id, "sbx-vmm exited while sbx-api was not running");
     }
     free(recs);
+out:
+    if (taken)
+        svc_unlock();
     return adopted;
 }
 

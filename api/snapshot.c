@@ -123,6 +123,7 @@ int snapshot_init(struct svc *svc)
     struct rec_list list = { 0 };
     char store[STORE_PATH_LEN], tmp[STORE_PATH_LEN];
     struct snapfs_store *s;
+    bool taken;
 
     snapshot_store_path(svc, store, sizeof(store));
     s = snapfs_store_open(store, 1);
@@ -137,6 +138,7 @@ int snapshot_init(struct svc *svc)
         snapfs_store_close(s);
         return -errno;
     }
+    taken = snap_lock();     /* the imports started below take it too */
     store_snapshot_each(svc->store, fail_interrupted, &list);
     for (size_t i = 0; i < list.n; i++) {
         struct snapshot_rec *r = &list.items[i];
@@ -149,6 +151,7 @@ int snapshot_init(struct svc *svc)
     }
     free(list.items);
     import_legacy(svc, s);
+    snap_unlock(taken);
     snapfs_store_close(s);
     return 0;
 }
