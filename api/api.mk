@@ -55,3 +55,6 @@ $(API_SCRIPT_TESTS): $(B)/tests/api/%: api/tests/%.py $(B)/bin/sbx
 
 # libFuzzer target for the request path (routing + JSON body validation).
 $(eval $(call fuzz_target,api/fuzz_request,api/fuzz/fuzz_request.c $(API_LIB_SRCS),$(API_LDLIBS)))
+# libFuzzer target for the data plane's parsers (exec bodies, start messages, UTF-8
+# repair of output, the WebSocket accept key).
+$(eval $(call fuzz_target,api/fuzz_dataplane,api/fuzz/fuzz_dataplane.c $(API_LIB_SRCS),$(API_LDLIBS)))

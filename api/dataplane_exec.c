@@ -157,6 +157,8 @@ static int known_fields(json_t *obj, const char *const *allowed, struct dperr *e
     return 0;
 }
 
+static int read_start(json_t *m, struct exec_req *x, struct dperr *e);
+
 /* ---- UTF-8 ---- */
 
 /* Length of the valid UTF-8 sequence at p, or 0. */
@@ -189,7 +191,7 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
 }
 
 /* The bytes as a JSON string, invalid UTF-8 (and NUL) replaced by U+FFFD. */
-static json_t *utf8_json(const uint8_t *p, size_t n)
+json_t *dp_utf8_json(const uint8_t *p, size_t n)
 {
     char *out = malloc(n * 3 + 1);
     size_t o = 0, i = 0;
@@ -303,8 +305,8 @@ static json_t *oneshot_reply(struct oneshot *s, uint32_t id)
 {
     return json_pack("{s:I,s:i,s:i,s:b,s:o*,s:o*,s:b,s:b}", "command_id", (json_int_t)id,
                      "exit_code", s->exit.exit_code, "signal", s->exit.signal, "timed_out",
-                     s->exit.timed_out, "stdout", utf8_json(s->so.data, s->so.len), "stderr",
-                     utf8_json(s->se.data, s->se.len), "stdout_truncated", s->so.truncated,
+                     s->exit.timed_out, "stdout", dp_utf8_json(s->so.data, s->so.len), "stderr",
+                     dp_utf8_json(s->se.data, s->se.len), "stdout_truncated", s->so.truncated,
                      "stderr_truncated", s->se.truncated);
 }
 
@@ -368,6 +370,26 @@ out:
     free(s->so.data);
     free(s->se.data);
     free(s);
+    exec_req_free(&x);
+    json_decref(obj);
+    return rc;
+}
+
+int dp_exec_parse(const char *body, size_t len, bool stream, struct dperr *e)
+{
+    static const char *const allowed[] = { "command", "env", "cwd", "user", "timeout_seconds",
+                                           "stdin", NULL };
+    struct exec_req x = { 0 };
+    struct apierr aerr;
+    json_t *obj;
+    int rc;
+
+    if (valid_parse_object(body, len, false, &obj, &aerr))
+        return dp_fail(e, 400, "validation", "%s", aerr.message);
+    if (stream)
+        rc = read_start(obj, &x, e);
+    else
+        rc = known_fields(obj, allowed, e) || read_exec(obj, DEFAULT_TIMEOUT_S, &x, e) ? -1 : 0;
     exec_req_free(&x);
     json_decref(obj);
     return rc;

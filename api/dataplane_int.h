@@ -105,6 +105,12 @@ int dp_files_delete(struct dp_call *c, json_t **out, struct dperr *e);
 int dp_service_url(struct dp_call *c, json_t **out, struct dperr *e);
 int dp_service_key_load(struct dataplane *dp);
 
+/* Parses a one-shot exec body (stream false) or a WebSocket start message as
+ * the handlers do, then drops it: for the fuzzer. 0, or -1 with e filled. */
+int dp_exec_parse(const char *body, size_t len, bool stream, struct dperr *e);
+/* The bytes as a JSON string, invalid UTF-8 (and NUL) replaced by U+FFFD. */
+json_t *dp_utf8_json(const uint8_t *p, size_t n);
+
 /* The path query argument: present and absolute. */
 int dp_query_path(struct MHD_Connection *conn, const char **path, struct dperr *e);
 /* A 0/1 query flag. */
