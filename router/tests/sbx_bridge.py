@@ -5,9 +5,10 @@ listens on the Unix socket SOCK (a sandbox's vsock.sock), reads each client's
 socket AGENT (sbx-init --agent-unix AGENT), answers "OK 52\\n" and then relays bytes both
 ways, passing half-closes on. Any other port, or an agent that is not there, gets the
 connection closed, as the VMM does when the guest refuses.
+With --hang, it reads the CONNECT line and then never answers (a guest that is not up).
 With --coalesce, what the agent sends in its first 0.2 s goes to the client in one write,
 so the tunnel's OK and the service's first bytes reach the router's backend together.
-usage: sbx_bridge.py [--coalesce] SOCK AGENT ; SOCK exists once it listens."""
+usage: sbx_bridge.py [--coalesce | --hang] SOCK AGENT ; SOCK exists once it listens."""
 import os, socket, sys, threading, time
 
 
@@ -69,14 +70,19 @@ def coalesce(agent, client):
     client.sendall(data)
 
 
-def serve(client, agent_path, first_together):
+def serve(client, agent_path, mode):
+    if mode == "--hang":
+        read_line(client)
+        client.recv(1)  # until the router gives up
+        client.close()
+        return
     agent = open_agent(client, agent_path)
     if agent is None:
         client.close()
         return
     up = threading.Thread(target=pump, args=(client, agent), daemon=True)
     up.start()
-    if first_together:
+    if mode == "--coalesce":
         coalesce(agent, client)
     pump(agent, client)
     up.join()
@@ -86,7 +92,7 @@ def serve(client, agent_path, first_together):
 
 def main():
     args = sys.argv[1:]
-    first_together = args[0] == "--coalesce"
+    mode = args[0] if args[0].startswith("--") else None
     path, agent_path = args[-2], args[-1]
     if os.path.exists(path):
         os.unlink(path)
@@ -95,7 +101,7 @@ def main():
     srv.listen(128)
     while True:
         client, _ = srv.accept()
-        threading.Thread(target=serve, args=(client, agent_path, first_together),
+        threading.Thread(target=serve, args=(client, agent_path, mode),
                          daemon=True).start()
 
 
