@@ -9,12 +9,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -90,6 +92,35 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
     return check_ext4(source, st.st_size, why, len);
 }
 
+/* Copies the data extents of src into dst (both open), at the same offsets. */
+int snapbuild_copy_extents(int src, int dst, off_t size)
+{
+    off_t data = 0, hole;
+
+    if (ioctl(dst, FICLONE, src) == 0)
+        return 0;
+    if (ftruncate(dst, size) < 0)
+        return -errno;
+    while (data < size) {
+        data = lseek(src, data, SEEK_DATA);
+        if (data < 0)
+            return errno == ENXIO ? 0 : -errno;
+        hole = lseek(src, data, SEEK_HOLE);
+        if (hole < 0)
+            return -errno;
+        while (data < hole) {
+            loff_t in = data, out = data;
+            ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)(hole - data), 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return n < 0 ? -errno : -EIO;
+            data += n;
+        }
+    }
+    return 0;
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
@@ -135,8 +166,9 @@ static void last_line(const char *path, char *out, size_t len)
 }
 
 /* Runs argv (stdin /dev/null, stdout and stderr appended to log) and waits.
- * Returns 0 when it exited 0, else -1 with msg naming it and its last line. */
-static int run(char *const argv[], const char *log, char *msg, size_t msglen)
+ * Returns 0 when it exited with a status up to max_ok, else -1 with msg
+ * naming it and its last line. */
+static int run_ok(char *const argv[], int max_ok, const char *log, char *msg, size_t msglen)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -166,7 +198,7 @@ static int run(char *const argv[], const char *log, char *msg, size_t msglen)
             return -1;
         }
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    if (WIFEXITED(status) && WEXITSTATUS(status) <= max_ok)
         return 0;
     last_line(log, last, sizeof(last));
     if (WIFEXITED(status))
@@ -175,6 +207,11 @@ static int run(char *const argv[], const char *log, char *msg, size_t msglen)
     else
         snprintf(msg, msglen, "%s was killed by signal %d", argv[0], WTERMSIG(status));
     return -1;
+}
+
+static int run(char *const argv[], const char *log, char *msg, size_t msglen)
+{
+    return run_ok(argv, 0, log, msg, msglen);
 }
 
 /* Unpacks the tarball into dir. Compression is recognised by tar itself; the
@@ -209,6 +246,44 @@ static int make_ext4(const char *root, const char *img, int64_t capacity_gib, co
     }
     close(fd);
     return run(argv, log, msg, len);
+}
+
+/* A copy of the ext4 image src grown to capacity_gib at img; 1 when src is
+ * already that large (nothing made), 0 when grown, -1 with msg. */
+static int grow_ext4(const char *src, const char *img, int64_t capacity_gib, const char *log,
+                     char *msg, size_t len)
+{
+    char *const fsck[] = { "e2fsck", "-f", "-p", (char *)img, NULL };
+    char *const resize[] = { "resize2fs", (char *)img, NULL };
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    struct stat st;
+
+    if (in < 0 || fstat(in, &st) < 0) {
+        snprintf(msg, len, "%s: %s", src, strerror(errno));
+        goto out;
+    }
+    if (capacity_gib <= 0 || st.st_size >= (off_t)capacity_gib << 30) {
+        rc = 1;
+        goto out;
+    }
+    out = open(img, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0 || (rc = snapbuild_copy_extents(in, out, st.st_size)) ||
+        ftruncate(out, (off_t)capacity_gib << 30) < 0) {
+        snprintf(msg, len, "copying %s: %s", src, strerror(rc ? -rc : errno));
+        rc = -1;
+        goto out;
+    }
+    close(out);
+    out = -1;
+    /* resize2fs wants a freshly checked file system; e2fsck -p exits 1 when
+     * it fixed something harmless. */
+    rc = run_ok(fsck, 1, log, msg, len) || run(resize, log, msg, len) ? -1 : 0;
+out:
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return rc;
 }
 
 static int import(const char *state_dir, const char *raw, const char *id, const char *label,
@@ -255,6 +330,12 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
         if (make_ext4(tree, img, capacity_gib, log, msg, msglen))
             goto out;
         raw = img;
+    } else {
+        int grown = grow_ext4(source, img, capacity_gib, log, msg, msglen);
+        if (grown < 0)
+            goto out;
+        if (grown == 0)
+            raw = img;
     }
     rc = import(state_dir, raw, id, label, msg, msglen);
 out:

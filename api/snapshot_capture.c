@@ -30,11 +30,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -54,35 +52,6 @@ struct capture_job {
     enum apierr_type fail_type;     /* what a failure is reported as */
 };
 
-/* Copies the data extents of src into dst (both open), at the same offsets. */
-static int copy_extents(int src, int dst, off_t size)
-{
-    off_t data = 0, hole;
-
-    if (ioctl(dst, FICLONE, src) == 0)
-        return 0;
-    if (ftruncate(dst, size) < 0)
-        return -errno;
-    while (data < size) {
-        data = lseek(src, data, SEEK_DATA);
-        if (data < 0)
-            return errno == ENXIO ? 0 : -errno;
-        hole = lseek(src, data, SEEK_HOLE);
-        if (hole < 0)
-            return -errno;
-        while (data < hole) {
-            loff_t in = data, out = data;
-            ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)(hole - data), 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-            data += n;
-        }
-    }
-    return 0;
-}
-
 static int copy_file(int sdir, int ddir, const char *name)
 {
     int src = openat(sdir, name, O_RDONLY | O_CLOEXEC), dst = -1, rc;
@@ -93,7 +62,7 @@ static int copy_file(int sdir, int ddir, const char *name)
         goto out;
     }
     dst = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    rc = dst < 0 ? -errno : copy_extents(src, dst, st.st_size);
+    rc = dst < 0 ? -errno : snapbuild_copy_extents(src, dst, st.st_size);
 out:
     if (src >= 0)
         close(src);

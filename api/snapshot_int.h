@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum snap_source { SNAP_SRC_TAR, SNAP_SRC_DIR, SNAP_SRC_RAW };
 
@@ -21,8 +22,10 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
 
 /* Makes snapfs image id (label: the snapshot name) in the store from source:
  * tarballs are unpacked into STATE/tmp/build-ID/root (tar), tarballs and
- * folders become an ext4 of capacity_gib (mke2fs -d), and the raw image is
- * imported. Blocking; touches no shared state. Returns 0, or -1 with msg. */
+ * folders become an ext4 of capacity_gib (mke2fs -d), a raw ext4 image smaller
+ * than capacity_gib (when not 0) is grown on a copy (e2fsck -f, resize2fs),
+ * and the result is imported. Blocking; touches no shared state. Returns 0,
+ * or -1 with msg. */
 int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
                          enum snap_source kind, const char *source, int64_t capacity_gib,
                          char *msg, size_t msglen);
@@ -30,6 +33,11 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
 /* Virtual size and stored bytes of image id. Returns 0 or negative errno. */
 int snapbuild_image_size(const char *store_path, const char *id, int64_t *size,
                          int64_t *stored);
+
+/* Copies the data extents of src into dst (both open; dst empty) at the same
+ * offsets: a reflink where the file system has them, else a sparse copy.
+ * Returns 0 or negative errno. */
+int snapbuild_copy_extents(int src, int dst, off_t size);
 
 /* rm -rf path (no symlinks followed). */
 void snapbuild_rmtree(const char *path);

@@ -1,7 +1,8 @@
 /* Snapshots against the real sbx-api and a real SQLite file, with the
  * stand-in VMM api/tests/snap_vmm.py (argument log + a tiny guest agent):
- * builds from a folder, a .tar.gz and a .tar.zst (contents checked with
- * debugfs on the exported image), a corrupt tarball that fails with a message,
+ * builds from a folder, a .tar.gz, a .tar.zst and a raw ext4 image, as is and
+ * grown (contents checked with debugfs on the exported image), a corrupt
+ * tarball that fails with a message,
  * validation, the VMM's --disk and --cmdline, the STATE/names links, delete
  * refused while used, capture (agent sync/freeze/thaw, the captured bytes in
  * the new image, freeze refused), a build cut short by a restart, rows of
@@ -67,21 +68,27 @@ static void wait_built(struct server *s, const char *name, struct reply *out)
     CHECK(!"snapshot still building after 120 s");
 }
 
-static void post_build(struct server *s, const char *name, const char *source, struct reply *r)
+static void post_build_gib(struct server *s, const char *name, const char *source, int gib,
+                           struct reply *r)
 {
     char body[1200];
 
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"source\":\"%s\",\"capacity_gib\":1}", name,
-             source);
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"source\":\"%s\",\"capacity_gib\":%d}",
+             name, source, gib);
     api(s, "POST", "/v1/snapshots", body, r);
 }
 
-/* Builds name from source, expects it ready, returns its id in id. */
-static void build_ok(struct server *s, const char *name, const char *source, char *id)
+static void post_build(struct server *s, const char *name, const char *source, struct reply *r)
+{
+    post_build_gib(s, name, source, 1, r);
+}
+
+/* Builds name from source with capacity_gib gib, expects it ready, returns its id in id. */
+static void build_gib(struct server *s, const char *name, const char *source, int gib, char *id)
 {
     struct reply r;
 
-    post_build(s, name, source, &r);
+    post_build_gib(s, name, source, gib, &r);
     if (r.status != 201)
         fprintf(stderr, "%s\n", r.body);
     CHECK(r.status == 201 && !strcmp(str(&r, "status"), "building"));
@@ -90,10 +97,15 @@ static void build_ok(struct server *s, const char *name, const char *source, cha
     if (strcmp(str(&r, "status"), "ready"))
         fprintf(stderr, "%s\n", r.body);
     CHECK(!strcmp(str(&r, "status"), "ready"));
-    CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == GIB);
+    CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == gib * GIB);
     CHECK(json_integer_value(json_object_get(r.json, "stored_bytes")) > 0);
     snprintf(id, STORE_ID_LEN, "%s", str(&r, "id"));
     reply_free(&r);
+}
+
+static void build_ok(struct server *s, const char *name, const char *source, char *id)
+{
+    build_gib(s, name, source, 1, id);
 }
 
 /* The image's file /hello.txt, through snapfs export and debugfs. */
@@ -115,7 +127,7 @@ static void check_contents(const char *id, const char *dir)
 
 static void builds(struct server *s, char *dir_id)
 {
-    char src[400], tgz[400], tzst[400], bad[400], id[STORE_ID_LEN];
+    char src[400], tgz[400], tzst[400], bad[400], raw[400], id[STORE_ID_LEN];
     struct reply r;
 
     snprintf(src, sizeof(src), "%s/rootfs", s->dir);
@@ -134,6 +146,14 @@ static void builds(struct server *s, char *dir_id)
     check_contents(id, s->dir);
     build_ok(s, "from-zst", tzst, id);
     check_contents(id, s->dir);
+    /* A raw ext4 image (the last export) as it is, and grown to 2 GiB. */
+    snprintf(raw, sizeof(raw), "%s/raw.img", s->dir);
+    sh("cp --sparse=always %s/export.img %s", s->dir, raw);
+    build_ok(s, "from-raw", raw, id);
+    check_contents(id, s->dir);
+    build_gib(s, "grown", raw, 2, id);
+    check_contents(id, s->dir);
+    sh("dumpe2fs -h %s/export.img 2>/dev/null | grep -q '^Block count: *524288$'%s", s->dir, "");
 
     /* A corrupt tarball: accepted, then failed with tar's complaint. */
     snprintf(bad, sizeof(bad), "%s/broken.tar.gz", s->dir);
@@ -414,6 +434,7 @@ static void restarts(struct server *s, const char *exported)
     expect_status(s, "DELETE", "/v1/sandboxes/old-box", NULL, 204);
     wait_built(s, "debian-12", &r);
     CHECK(!strcmp(str(&r, "status"), "ready") && !strcmp(str(&r, "source"), exported));
+    CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == 4 * GIB);  /* grown */
     reply_free(&r);
 }
 
