@@ -213,6 +213,16 @@ void dp_stream_leave(struct dataplane *dp)
     pthread_mutex_unlock(&dp->mu);
 }
 
+static bool dp_stopping(struct dataplane *dp)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&dp->mu);
+    stopping = dp->stopping;
+    pthread_mutex_unlock(&dp->mu);
+    return stopping;
+}
+
 /* ---- agent connections ---- */
 
 static void sleep_ms(int ms)
@@ -233,7 +243,7 @@ int dp_agent_open(struct dataplane *dp, const struct dp_target *t, struct agent_
         rc = fd < 0 ? fd : agent_client_init(c, fd);
         if (rc == 0)
             break;
-        if (svc_now_ms() >= deadline || dp->stopping)
+        if (svc_now_ms() >= deadline || dp_stopping(dp))
             return dp_fail(e, 504, "timeout",
                            "the guest agent of sandbox %s did not answer (%s)", t->name,
                            strerror(-rc));

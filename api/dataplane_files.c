@@ -265,8 +265,7 @@ void dp_upload_data(struct dp_upload *u, const void *p, size_t n)
         if (++u->frames % 16 == 0)
             check_early_error(u);
     }
-    if (u->frames % 64 == 0)
-        dp_touch_maybe(u->dp, &u->t);
+    dp_touch_maybe(u->dp, &u->t);
 }
 
 int dp_upload_end(struct dp_upload *u, json_t **out, struct dperr *e)

@@ -587,6 +587,22 @@ def suite_activity():
     check(box_status() == "stopped", "not stopped after 2 s idle")
 
 
+def suite_long():
+    """Not run by the tests (slow): a stream and a one-shot exec quiet for 40 s,
+    past libmicrohttpd's 30 s connection timeout."""
+    ws = WS("/v1/sandboxes/%s/exec/ws" % BOX)
+    ws.send_json({"type": "start", "command": ["sh", "-c", "sleep 40; echo late"]})
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=request(
+        "POST", "/v1/sandboxes/%s/exec" % BOX, {"command": ["sh", "-c", "sleep 40; echo late"]})))
+    t.start()
+    ev, ex, close = exec_stream(ws)
+    check(output(ev) == b"late\n" and ex and ex["exit_code"] == 0, "quiet stream %s" % ev)
+    t.join()
+    st, j = res["r"]
+    check(st == 200 and j["stdout"] == "late\n", "quiet one-shot %s %s" % (st, j))
+
+
 def suite_stopped():
     """After the sandbox was stopped: every data-plane route is 409."""
     base = "/v1/sandboxes/%s" % BOX
@@ -614,7 +630,7 @@ def main():
     suite, URL, KEY, BOX, WORK = sys.argv[1:6]
     API_PID = int(sys.argv[6]) if len(sys.argv) > 6 else 0
     {"exec": suite_exec, "files": suite_files, "tunnel": suite_tunnel,
-     "activity": suite_activity, "stopped": suite_stopped}[suite]()
+     "activity": suite_activity, "long": suite_long, "stopped": suite_stopped}[suite]()
     print("ok: " + suite)
 
 
