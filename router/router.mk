@@ -25,8 +25,9 @@ UNIT_TESTS += $(ROUTER_SCRIPT_TESTS)
 $(ROUTER_SCRIPT_TESTS): $(B)/tests/router/%: router/tests/%.sh $(B)/bin/sbx-router $(B)/san-bin/sbx-router
 	@mkdir -p $(@D)
 	ln -sfn $(abspath $<) $@
-# The sbx backend's test runs the real guest agent (sbx-init --agent-unix).
+# The sbx backend's tests run the real guest agent (sbx-init --agent-unix), and sbx-api.
 $(B)/tests/router/test_sbx_backend: $(B)/bin/sbx-init
+$(B)/tests/router/test_sbx_api: $(B)/bin/sbx-init $(B)/bin/sbx-api
 
 # router/fuzz/fuzz_NAME.c -> libFuzzer target router/fuzz_NAME.
 $(foreach t,$(wildcard router/fuzz/fuzz_*.c),\
