@@ -414,7 +414,8 @@ def suite_files():
     if API_PID:
         hwm = vm_hwm_kib(API_PID)
         print("sbx-api VmHWM %d KiB before, %d KiB after 64 MiB up and down" % (hwm0, hwm))
-        check(hwm < 48 * 1024, "sbx-api peak RSS %d KiB is not bounded" % hwm)
+        # The file is 64 MiB; buffering it whole would show.
+        check(hwm - hwm0 < 24 * 1024, "sbx-api peak RSS grew by %d KiB" % (hwm - hwm0))
 
     # Chunked upload, mode, mkdir=1.
     h, p = hostport()
