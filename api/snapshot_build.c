@@ -93,9 +93,66 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
 }
 
 /* Copies the data extents of src into dst (both open), at the same offsets. */
+static bool all_zero(const unsigned char *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && !memcmp(p, p + 1, n - 1));
+}
+
+/* [off, end) by read and write, leaving all-zero pieces as holes (dst has its
+ * size already): for file systems without copy_file_range between them. */
+static int copy_plain(int src, int dst, off_t off, off_t end)
+{
+    enum { PIECE = 1 << 20 };
+    unsigned char *buf = malloc(PIECE);
+    int rc = 0;
+
+    if (!buf)
+        return -ENOMEM;
+    while (off < end && rc == 0) {
+        size_t want = end - off < PIECE ? (size_t)(end - off) : PIECE;
+        ssize_t n = pread(src, buf, want, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            break;
+        }
+        if (!all_zero(buf, (size_t)n)) {
+            ssize_t w = pwrite(dst, buf, (size_t)n, off);
+            if (w != n)
+                rc = w < 0 ? -errno : -EIO;
+        }
+        off += n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* [off, end) in the kernel where it can; *plain switches to copy_plain for good. */
+static int copy_range(int src, int dst, off_t off, off_t end, bool *plain)
+{
+    while (off < end && !*plain) {
+        loff_t in = off, out = off;
+        ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)(end - off), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+                      errno == EINVAL)) {
+            *plain = true;
+            break;
+        }
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        off += n;
+    }
+    return off < end ? copy_plain(src, dst, off, end) : 0;
+}
+
 int snapbuild_copy_extents(int src, int dst, off_t size)
 {
     off_t data = 0, hole;
+    bool plain = false;
+    int rc;
 
     if (ioctl(dst, FICLONE, src) == 0)
         return 0;
@@ -108,15 +165,10 @@ int snapbuild_copy_extents(int src, int dst, off_t size)
         hole = lseek(src, data, SEEK_HOLE);
         if (hole < 0)
             return -errno;
-        while (data < hole) {
-            loff_t in = data, out = data;
-            ssize_t n = copy_file_range(src, &in, dst, &out, (size_t)(hole - data), 0);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                return n < 0 ? -errno : -EIO;
-            data += n;
-        }
+        rc = copy_range(src, dst, data, hole, &plain);
+        if (rc)
+            return rc;
+        data = hole;
     }
     return 0;
 }
