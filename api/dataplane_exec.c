@@ -397,6 +397,14 @@ int dp_exec_parse(const char *body, size_t len, bool stream, struct dperr *e)
 
 /* ---- WebSocket session ---- */
 
+/* A message that came with the first one, before the command ran. */
+struct early_msg {
+    struct early_msg *next;
+    bool text;
+    size_t len;
+    uint8_t data[];
+};
+
 struct session {
     struct dataplane *dp;
     struct dp_target *t;
@@ -410,6 +418,8 @@ struct session {
     bool done;                  /* exit (or error) sent, close queued */
     bool client_gone;
     int64_t last_io_ms;
+    struct early_msg *early, **early_tail;
+    size_t early_bytes;
 };
 
 static void send_error_close(struct session *s, uint16_t code, const char *type, const char *msg)
@@ -469,6 +479,43 @@ static void on_control(struct session *s, json_t *msg)
     }
 }
 
+/* Stdin or control messages sent right behind start, read in the same batch:
+ * kept (bounded) and replayed once the command runs. */
+static void keep_early(struct session *s, bool text, const uint8_t *data, size_t len)
+{
+    struct early_msg *m;
+
+    if (len > WS_OUT_HIGH - s->early_bytes || !(m = malloc(sizeof(*m) + len)))
+        return;
+    m->next = NULL;
+    m->text = text;
+    m->len = len;
+    memcpy(m->data, data, len);
+    *s->early_tail = m;
+    s->early_tail = &m->next;
+    s->early_bytes += len;
+}
+
+static void free_early(struct session *s)
+{
+    while (s->early) {
+        struct early_msg *m = s->early;
+        s->early = m->next;
+        free(m);
+    }
+    s->early_tail = &s->early;
+    s->early_bytes = 0;
+}
+
+static void on_message(void *arg, bool text, const uint8_t *data, size_t len);
+
+static void replay_early(struct session *s)
+{
+    for (struct early_msg *m = s->early; m; m = m->next)
+        on_message(s, m->text, m->data, m->len);
+    free_early(s);
+}
+
 static void on_message(void *arg, bool text, const uint8_t *data, size_t len)
 {
     struct session *s = arg;
@@ -476,8 +523,10 @@ static void on_message(void *arg, bool text, const uint8_t *data, size_t len)
 
     s->last_io_ms = dp_mono_ms();
     if (!s->running) {
-        if (s->first || s->first_bad)
+        if (s->first || s->first_bad) {
+            keep_early(s, text, data, len);
             return;
+        }
         s->first = text ? json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
         s->first_bad = !json_is_object(s->first);
         return;
@@ -510,6 +559,9 @@ static bool can_read(void *arg)
 {
     struct session *s = arg;
 
+    /* Nothing more is read between the first message and the command's start. */
+    if (!s->running && (s->first || s->first_bad))
+        return false;
     return s->out.len < AGENT_OUT_HIGH;
 }
 
@@ -646,7 +698,8 @@ static void run_stream(struct session *s, int fd)
         return;
     s->running = true;
     s->last_io_ms = dp_mono_ms();
-    ws_io(s->ws, 0);            /* messages that came with the first one */
+    replay_early(s);
+    ws_io(s->ws, 0);            /* bytes that came with the first message */
     while (!s->client_gone) {
         struct pollfd p[2] = {
             { .fd = fd, .events = ws_events(s->ws) },
@@ -686,6 +739,7 @@ void dp_exec_session(struct dataplane *dp, struct dp_target *t, int fd, const vo
     s->dp = dp;
     s->t = t;
     s->ac.fd = -1;
+    s->early_tail = &s->early;
     s->ws = ws_new(fd, extra, extra_len, &handlers, s);
     if (!s->ws)
         goto out;
@@ -708,6 +762,7 @@ out:
     dp_agent_close(dp, &s->ac);
     dp_outbuf_free(&s->out);
     json_decref(s->first);
+    free_early(s);
     ws_free(s->ws);
     free(s);
 }

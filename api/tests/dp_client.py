@@ -119,6 +119,10 @@ class WS:
         return out
 
     def send(self, opcode, payload):
+        self.s.sendall(self.frame(opcode, payload))
+
+    @staticmethod
+    def frame(opcode, payload):
         mask = os.urandom(4)
         n = len(payload)
         hdr = bytes([0x80 | opcode])
@@ -130,7 +134,7 @@ class WS:
             hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if n < 4096 else \
             (int.from_bytes(payload, "little") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "little")).to_bytes(n, "little")
-        self.s.sendall(hdr + mask + masked)
+        return hdr + mask + masked
 
     def send_json(self, obj):
         self.send(1, json.dumps(obj).encode())
@@ -271,6 +275,13 @@ def suite_exec():
     ws.send_json({"type": "stdin_eof"})
     ev, ex, close = exec_stream(ws)
     check(output(ev, 1) == b"xyz123done\n" and ex["exit_code"] == 0, "stdin stream %r" % output(ev))
+
+    # Stdin and EOF right behind start, before "started" came back.
+    ws = WS(base + "/exec/ws")
+    ws.s.sendall(WS.frame(1, json.dumps({"type": "start", "command": ["sh", "-c", "cat; echo done"]}).encode()) +
+                 WS.frame(2, b"\x00early") + WS.frame(1, b'{"type":"stdin_eof"}'))
+    ev, ex, close = exec_stream(ws)
+    check(output(ev, 1) == b"earlydone\n" and ex["exit_code"] == 0, "early stdin %r" % output(ev))
 
     # kill and signal.
     ws = WS(base + "/exec/ws")
