@@ -28,7 +28,7 @@ static bool raw_on;
 static void restore_terminal(void)
 {
     if (raw_on)
-        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
     raw_on = false;
 }
 
@@ -40,7 +40,7 @@ static void raw_terminal(void)
         return;
     tio = saved_tio;
     cfmakeraw(&tio);
-    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio))
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &tio))   /* keep type-ahead */
         return;
     raw_on = true;
     atexit(restore_terminal);

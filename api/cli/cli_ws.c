@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <wslay/wslay.h>
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define HEAD_MAX 16384              /* bytes of the upgrade answer's head */
 #define ERR_BODY_MAX 65536          /* bytes read of a refusal's body */
 #define HANDSHAKE_TIMEOUT_S 75      /* the server may wait 30 s for the agent */
@@ -303,9 +303,13 @@ static int handshake(struct cli_ws *ws, const struct target *t, const char *path
         goto out;
     }
     accept_for(key, want);
-    if (!header(buf, "Upgrade", got, sizeof(got)) || strcasecmp(got, "websocket") ||
-        !header(buf, "Sec-WebSocket-Accept", got, sizeof(got)) || strcmp(got, want)) {
-        snprintf(err, errlen, "sbx-api's WebSocket upgrade answer is invalid");
+    if (!header(buf, "Upgrade", got, sizeof(got)) || strcasecmp(got, "websocket")) {
+        snprintf(err, errlen, "sbx-api's WebSocket upgrade answer lacks Upgrade: websocket");
+        goto out;
+    }
+    if (!header(buf, "Sec-WebSocket-Accept", got, sizeof(got)) || strcmp(got, want)) {
+        snprintf(err, errlen, "sbx-api's WebSocket upgrade answer has a wrong "
+                              "Sec-WebSocket-Accept");
         goto out;
     }
     if (len > head_len) {

@@ -5,7 +5,12 @@ the standard library: it speaks api/DATAPLANE.md's routes, checks that client
 frames are masked, and runs the "sandbox" commands as host processes (pipes or a
 PTY), tunnels to host ports, and keeps files under a temp folder.
 Run as build/tests/api/test_cli_stream (a link to this file): build/bin/sbx is
-found from that path. Exit 0 pass, 1 fail."""
+found from that path. Exit 0 pass, 1 fail.
+
+With --real URL KEY SANDBOX WORKDIR (test_cli_dataplane: the real sbx-api and a
+real guest agent running as a host process) the checks that need no stand-in
+behaviour run against that server instead: the "sandbox" is then the host, so
+files go under WORKDIR."""
 import base64
 import fcntl
 import hashlib
@@ -26,9 +31,11 @@ import time
 import urllib.parse
 
 KEY = "stream-test-key"
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TMP = tempfile.mkdtemp(prefix="sbx-cli-stream-")
 FS = os.path.join(TMP, "fs")            # the stand-in sandbox's "/"
+REMOTE = "/"                            # a folder of ours inside the sandbox
+REAL = False                            # --real: against the real sbx-api
 STATE = {"oneshot": [], "starts": [], "polls": 0}
 
 
@@ -363,8 +370,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 # ---- the client under test ----
 
-SBX = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(sys.argv[0])))), "bin", "sbx")
+SBX = os.environ.get("SBX_CLI") or os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(sys.argv[0])))), "bin", "sbx")
 
 
 def env(**extra):
@@ -395,16 +402,18 @@ def test_exec():
     check(rc == 137, "exec killed -> 128+9, got %d" % rc)
     rc, out, err = sbx("exec", "nope", "--", "true")
     check(rc == 1 and "not_found: sandbox 'nope' not found" in err, "exec nope: %r" % err)
-    rc, out, err = sbx("exec", "stopped", "--", "true")
-    check(rc == 1 and "conflict" in err, "exec stopped: %r" % err)
-    rc, out, err = sbx("exec", "box", "--", "/nonexistent/cmd")
-    check(rc == 1 and "not_found" in err, "exec error frame: %r" % err)
+    if not REAL:
+        rc, out, err = sbx("exec", "stopped", "--", "true")
+        check(rc == 1 and "conflict" in err, "exec stopped: %r" % err)
+        rc, out, err = sbx("exec", "box", "--", "/nonexistent/cmd")
+        check(rc == 1 and "not_found" in err, "exec error frame: %r" % err)
     rc, out, err = sbx("exec", "box")
     check(rc == 2, "exec without a command is a usage error")
     rc, out, err = sbx("exec", "box", "--tty", "--", "sh", "-c", "test -t 0 && echo tty; stty size")
     check(rc == 0 and b"tty" in out and b"24 80" in out, "exec --tty: %r %r" % (out, err))
-    start = [m for m in STATE["starts"] if m.get("type") == "start"][-1]
-    check(start["pty"] is True and start["rows"] == 24, "start message: %r" % start)
+    if not REAL:
+        start = [m for m in STATE["starts"] if m.get("type") == "start"][-1]
+        check(start["pty"] is True and start["rows"] == 24, "start message: %r" % start)
     rc, out, err = sbx("--api-url", "https://127.0.0.1:1", "exec", "box", "--", "true")
     check(rc == 1 and "http://" in err, "https refused clearly: %r" % err)
     # a signal to sbx goes to the command
@@ -455,6 +464,8 @@ def test_console():
     check(b"-icanon" not in out and b"icanon" in out and b"-echo " not in out,
           "console restores the terminal: %r" % out)
     os.waitpid(pid, 0)
+    if REAL:
+        return
     start = [m for m in STATE["starts"] if m.get("type") == "start"][-1]
     check(start["pty"] and start["kill_on_disconnect"] and start["command"][0] == "/bin/sh"
           and start["rows"] == 30 and start["cols"] == 100, "console start: %r" % start)
@@ -534,33 +545,43 @@ def test_tunnel():
     check(rc == 2, "tunnel --stdio with --local-port is usage")
 
 
+def rpath(p):
+    """A path inside the sandbox (p relative to our folder there)."""
+    return REMOTE + p
+
+
+def lpath(p):
+    """Where the stand-in (or, with --real, the host) keeps rpath(p)."""
+    return os.path.join(FS, rpath(p).lstrip("/"))
+
+
 def test_cp():
-    os.makedirs(os.path.join(FS, "data"))
+    os.makedirs(lpath("data"))
     local = os.path.join(TMP, "blob")
     data = os.urandom((7 << 20) + 3)
     with open(local, "wb") as f:
         f.write(data)
     os.chmod(local, 0o750)
-    rc, out, err = sbx("cp", local, "box:/data/")
+    rc, out, err = sbx("cp", local, "box:" + rpath("data/"))
     check(rc == 0 and json.loads(out)["size"] == len(data), "cp up: %r %r" % (out, err))
-    with open(os.path.join(FS, "data", "blob"), "rb") as f:
+    with open(lpath("data/blob"), "rb") as f:
         check(f.read() == data, "cp up content")
-    check(os.stat(os.path.join(FS, "data", "blob")).st_mode & 0o777 == 0o750, "cp up mode")
-    rc, out, err = sbx("cp", "-", "box:/data/piped", stdin=data[:1000000])
-    with open(os.path.join(FS, "data", "piped"), "rb") as f:
+    check(os.stat(lpath("data/blob")).st_mode & 0o777 == 0o750, "cp up mode")
+    rc, out, err = sbx("cp", "-", "box:" + rpath("data/piped"), stdin=data[:1000000])
+    with open(lpath("data/piped"), "rb") as f:
         check(rc == 0 and f.read() == data[:1000000], "cp - (chunked) up: %r" % err)
     down = os.path.join(TMP, "down")
     os.makedirs(down)
-    rc, out, err = sbx("cp", "box:/data/blob", down)
+    rc, out, err = sbx("cp", "box:" + rpath("data/blob"), down)
     with open(os.path.join(down, "blob"), "rb") as f:
         check(rc == 0 and f.read() == data, "cp down into a folder: %r" % err)
-    rc, out, err = sbx("cp", "box:/data/piped", "-")
+    rc, out, err = sbx("cp", "box:" + rpath("data/piped"), "-")
     check(rc == 0 and out == data[:1000000], "cp down to stdout")
-    rc, out, err = sbx("cp", "box:/data/missing", os.path.join(down, "m"))
+    rc, out, err = sbx("cp", "box:" + rpath("data/missing"), os.path.join(down, "m"))
     check(rc == 1 and "not_found" in err and not os.path.exists(os.path.join(down, "m")),
           "cp missing: %r" % err)
     check([n for n in os.listdir(down) if n.startswith(".sbx")] == [], "no temp left")
-    rc, out, err = sbx("cp", local, "box:/nofolder/x")
+    rc, out, err = sbx("cp", local, "box:" + rpath("nofolder/x"))
     check(rc == 1 and "not_found" in err, "cp into a missing folder: %r" % err)
     rc, out, err = sbx("cp", local, os.path.join(TMP, "x"))
     check(rc == 2, "cp needs one remote side")
@@ -609,7 +630,12 @@ def test_ssh_setup():
 
 def test_small_commands():
     rc, out, err = sbx("service-url", "box", "--port", "8000", "--expires", "60")
-    check(rc == 0 and json.loads(out)["url"].startswith("http://box--8000."), "service-url")
+    check(rc == 0 and json.loads(out)["url"].startswith("http://box--8000."),
+          "service-url: %r %r" % (out, err))
+    if REAL:
+        rc, out, err = sbx("wait", "box", "--timeout", "60")
+        check(rc == 0 and json.loads(out)["status"] == "running", "wait: %r" % err)
+        return
     src = os.path.join(TMP, "rootfs.tar")
     open(src, "wb").close()
     rc, out, err = sbx("snapshot", "build", "py", "--source", "rootfs.tar", "--capacity", "2gb",
@@ -626,19 +652,29 @@ def test_small_commands():
 
 
 def main():
-    global URL
+    global URL, KEY, REAL, FS, REMOTE
+    # the stand-in's handshake against RFC 6455's own example (section 1.3)
+    check(base64.b64encode(hashlib.sha1(b"dGhlIHNhbXBsZSBub25jZQ==" + GUID).digest()) ==
+          b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "RFC 6455 accept example")
     if not os.access(SBX, os.X_OK):
         fail("no " + SBX)
-    os.makedirs(FS)
     os.makedirs(os.path.join(TMP, "home"))
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    URL = "http://127.0.0.1:%d" % srv.server_address[1]
+    tests = [test_exec, test_console, test_tunnel, test_cp, test_ssh_setup, test_small_commands]
+    if sys.argv[1:2] == ["--real"]:
+        URL, KEY, box, work = sys.argv[2:6]
+        check(box == "box", "the sandbox is called box")
+        REAL, FS, REMOTE = True, "/", os.path.join(os.path.abspath(work), "sandbox") + "/"
+        os.makedirs(lpath(""))
+        tests.remove(test_ssh_setup)     # it would write /root/.ssh of this host
+    else:
+        os.makedirs(FS)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        URL = "http://127.0.0.1:%d" % srv.server_address[1]
     os.chdir(TMP)
     try:
-        for t in (test_exec, test_console, test_tunnel, test_cp, test_ssh_setup,
-                  test_small_commands):
+        for t in tests:
             t()
             print("ok", t.__name__)
         check(not STATE.get("ws_errors") or all("unmasked" not in e for e in STATE["ws_errors"]),
