@@ -606,56 +606,69 @@ static int read_start(json_t *m, struct exec_req *x, struct dperr *e)
     return 0;
 }
 
+struct first_msg {
+    bool attach;
+    struct exec_req x;          /* start */
+    uint32_t id;                /* attach */
+    uint64_t offset;
+};
+
+/* Reads the first message into f; 0, or -1 with e filled (a close 1008). */
+static int read_first(json_t *m, struct first_msg *f, struct dperr *e)
+{
+    static const char *const attach_fields[] = { "type", "command_id", "offset", NULL };
+    const char *type = json_string_value(json_object_get(m, "type"));
+    int64_t id = 0, off = 0;
+
+    if (type && !strcmp(type, "start"))
+        return read_start(m, &f->x, e);
+    if (!type || strcmp(type, "attach"))
+        return dp_fail(e, 400, "validation", "the first message must be start or attach");
+    f->attach = true;
+    if (known_fields(m, attach_fields, e) ||
+        read_int(m, "command_id", 1, UINT32_MAX, &id, e) ||
+        read_int(m, "offset", 0, INT64_MAX, &off, e))
+        return -1;
+    if (!id)
+        return dp_fail(e, 400, "validation", "attach needs command_id");
+    f->id = (uint32_t)id;
+    f->offset = (uint64_t)off;
+    return 0;
+}
+
 /* Starts or attaches per the first message; sends started/attached. */
 static int begin_command(struct session *s)
 {
-    const char *type = json_string_value(json_object_get(s->first, "type"));
-    struct exec_req x = { 0 };
+    struct first_msg f = { 0 };
     struct dperr e = { 0 };
-    int rc;
+    uint64_t first = 0;
+    int rc = -1, running = 0;
 
-    if (!type || (strcmp(type, "start") && strcmp(type, "attach"))) {
-        send_error_close(s, 1008, "validation", "the first message must be start or attach");
-        return -1;
-    }
-    if (!strcmp(type, "start") && read_start(s->first, &x, &e)) {
+    if (read_first(s->first, &f, &e)) {
         send_error_close(s, 1008, e.type, e.message);
-        exec_req_free(&x);
-        return -1;
+        goto out;
     }
     if (dp_agent_open(s->dp, s->t, &s->ac, &e)) {
         send_error_close(s, 1011, e.type, e.message);
-        exec_req_free(&x);
-        return -1;
+        goto out;
     }
-    if (!strcmp(type, "start")) {
-        rc = agent_client_exec(&s->ac, &x.o, &s->id);
-        exec_req_free(&x);
-        if (rc == 0)
-            send_json_msg(s, json_pack("{s:s,s:I}", "type", "started", "command_id",
-                                       (json_int_t)s->id));
-    } else {
-        json_int_t id = json_integer_value(json_object_get(s->first, "command_id"));
-        json_int_t off = json_integer_value(json_object_get(s->first, "offset"));
-        uint64_t first = 0;
-        int running = 0;
-
-        if (id <= 0 || id > UINT32_MAX || off < 0) {
-            send_error_close(s, 1008, "validation", "attach needs command_id and offset >= 0");
-            return -1;
-        }
-        s->id = (uint32_t)id;
-        rc = agent_client_attach(&s->ac, s->id, (uint64_t)off, &first, &running);
-        if (rc == 0)
-            send_json_msg(s, json_pack("{s:s,s:I,s:I,s:b}", "type", "attached", "command_id",
-                                       id, "offset", (json_int_t)first, "running", running));
-    }
+    s->id = f.id;
+    rc = f.attach ? agent_client_attach(&s->ac, s->id, f.offset, &first, &running)
+                  : agent_client_exec(&s->ac, &f.x.o, &s->id);
     if (rc < 0) {
-        dp_fail_errno(&e, rc, s->ac.error, type);
+        dp_fail_errno(&e, rc, s->ac.error, f.attach ? "attach" : "exec");
         send_error_close(s, 1011, e.type, e.message);
-        return -1;
+    } else if (f.attach) {
+        send_json_msg(s, json_pack("{s:s,s:I,s:I,s:b}", "type", "attached", "command_id",
+                                   (json_int_t)s->id, "offset", (json_int_t)first, "running",
+                                   running));
+    } else {
+        send_json_msg(s, json_pack("{s:s,s:I}", "type", "started", "command_id",
+                                   (json_int_t)s->id));
     }
-    return 0;
+out:
+    exec_req_free(&f.x);
+    return rc < 0 ? -1 : 0;
 }
 
 static void handle_agent_frame(struct session *s, const struct agent_exec_event *ev)

@@ -258,8 +258,3 @@ bool ws_finished(struct ws *ws)
     return ws->gone || (!ws->close_pending && !wslay_event_want_read(ws->ctx) &&
                         !wslay_event_want_write(ws->ctx));
 }
-
-bool ws_close_sent(struct ws *ws)
-{
-    return wslay_event_get_close_sent(ws->ctx) != 0;
-}

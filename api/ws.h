@@ -47,7 +47,5 @@ int ws_io(struct ws *ws, short revents);
 size_t ws_queued(struct ws *ws);
 /* Nothing more to read or write (close handshake done, or the peer gone). */
 bool ws_finished(struct ws *ws);
-/* Whether a close frame was sent. */
-bool ws_close_sent(struct ws *ws);
 
 #endif

@@ -315,6 +315,11 @@ def suite_exec():
     ev, ex, close = exec_stream(ws)
     check(ev and ev[0][1]["type"] == "error" and close == 1011, "attach unknown %s %s" % (ev, close))
 
+    ws = WS(base + "/exec/ws")
+    ws.send_json({"type": "attach", "command_id": "seven"})
+    ev, ex, close = exec_stream(ws)
+    check(ev and ev[0][1]["type"] == "error" and close == 1008, "attach bad id %s %s" % (ev, close))
+
     # kill_on_disconnect: the command dies with the client.
     marker = os.path.join(WORK, "kod")
     ws = WS(base + "/exec/ws")

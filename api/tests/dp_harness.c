@@ -81,13 +81,3 @@ int dp_suite(struct server *s, const char *suite)
     CHECK(waitpid(child, &status, 0) == child);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
-
-void dp_stop_box(struct server *s)
-{
-    struct reply r;
-
-    api(s, "POST", "/v1/sandboxes/" DP_BOX "/stop", NULL, &r);
-    CHECK(r.status == 200);
-    reply_free(&r);
-    CHECK(wait_status(s, DP_BOX, "stopped", 5000));
-}

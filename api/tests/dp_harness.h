@@ -13,7 +13,5 @@
 void dp_setup(struct server *s);
 /* Runs dp_client.py SUITE against it; returns its exit status. */
 int dp_suite(struct server *s, const char *suite);
-/* POST /v1/sandboxes/DP_BOX/stop and wait for "stopped". */
-void dp_stop_box(struct server *s);
 
 #endif
