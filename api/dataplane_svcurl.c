@@ -1,5 +1,6 @@
 /* Service URLs: tokens for one sandbox port (include/sbx/svc_token.h) signed
- * with STATE/service.key, and the STATE/names/NAME link sbx-router follows. */
+ * with STATE/service.key. sbx-router finds the sandbox through STATE/names/NAME,
+ * which sandbox.c keeps. */
 #include "dataplane_int.h"
 
 #include "apilog.h"
@@ -63,36 +64,6 @@ int dp_service_key_load(struct dataplane *dp)
     return rc;
 }
 
-/* STATE/names/NAME -> ../sandboxes/ID, replaced atomically when it differs. */
-static int ensure_name_link(struct dataplane *dp, const struct dp_target *t)
-{
-    char dir[STORE_PATH_LEN + 16], link[STORE_PATH_LEN + 96], tmp[STORE_PATH_LEN + 128];
-    char want[STORE_ID_LEN + 16], have[STORE_ID_LEN + 16];
-    ssize_t n;
-
-    snprintf(dir, sizeof(dir), "%s/names", dp->cfg.state_dir);
-    snprintf(link, sizeof(link), "%s/%s", dir, t->name);
-    snprintf(want, sizeof(want), "../sandboxes/%s", t->id);
-    n = readlink(link, have, sizeof(have) - 1);
-    if (n >= 0) {
-        have[n] = '\0';
-        if (!strcmp(have, want))
-            return 0;
-    }
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    snprintf(tmp, sizeof(tmp), "%s/.%s.%d", dir, t->name, (int)gettid());
-    unlink(tmp);
-    if (symlink(want, tmp) < 0)
-        return -errno;
-    if (rename(tmp, link) < 0) {
-        int err = -errno;
-        unlink(tmp);
-        return err;
-    }
-    return 0;
-}
-
 /* base with {host} replaced by host (a base without {host} is used as is). */
 static char *expand_base(const char *base, const char *host)
 {
@@ -139,7 +110,7 @@ int dp_service_url(struct dp_call *c, json_t **out, struct dperr *e)
     struct apierr aerr;
     json_t *obj = NULL;
     bool has_port, has_ttl;
-    int rc = -1, err;
+    int rc = -1;
 
     if (valid_parse_object(c->body, c->body_len, false, &obj, &aerr) ||
         valid_known_fields(obj, allowed, &aerr) ||
@@ -154,9 +125,6 @@ int dp_service_url(struct dp_call *c, json_t **out, struct dperr *e)
     }
     if (dp_lookup(c->dp, c->name, &t, e))
         goto out;
-    if ((err = ensure_name_link(c->dp, &t)))
-        log_warn("sandbox %s: cannot link %s/names/%s: %s", t.name, c->dp->cfg.state_dir, t.name,
-                 strerror(-err));
     expires = svc_now_ms() / 1000 + ttl;
     if (svc_token_mint(&c->dp->key, t.name, (unsigned)port, expires, token, sizeof(token)) < 0) {
         dp_fail(e, 500, "internal", "cannot mint a token for %s", t.name);
