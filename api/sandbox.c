@@ -62,8 +62,8 @@ static int save(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     return 0;
 }
 
-/* STATE/sandboxes/ID/ with the snapfs overlay of the sandbox's snapshot image
- * (the overlay has the image's size: snapfs overlays cannot grow a disk). */
+/* The sandbox's snapfs overlay on its snapshot's image (the disk has the
+ * image's size: snapfs overlays cannot grow a disk, so disk_gib is not used). */
 static int make_overlay(const struct sandbox_paths *p, const char *snapshot_id,
                         struct apierr *err)
 {
@@ -81,6 +81,7 @@ static int make_overlay(const struct sandbox_paths *p, const char *snapshot_id,
     return 0;
 }
 
+/* STATE/sandboxes/ID/ with the overlay in it. */
 static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id,
                           struct apierr *err)
 {
