@@ -19,6 +19,8 @@ API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c \
                 $(filter-out $(API_LIB_SRCS),api/agent_client.c) \
                 $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
 API_LDLIBS   += -luring -lzstd -lcrypto -lpthread
+# Builds run tar (zstd for .tar.zst), mke2fs, e2fsck and resize2fs; the test debugfs.
+DEPS         += e2fsprogs zstd liburing-dev libzstd-dev
 
 # openapi.c embeds api/openapi.json with .incbin.
 $(call rel,api/openapi.c) $(call san,api/openapi.c) $(call fuzz,api/openapi.c): api/openapi.json
