@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #define OUTBUF_MAX (4u << 20)
+#define HELLO_TIMEOUT_MS 10000
 
 enum dp_kind { K_JSON, K_UPLOAD, K_DOWNLOAD, K_UPGRADE };
 
@@ -232,6 +234,13 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static void set_rcvtimeo(int fd, int ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 int dp_agent_open(struct dataplane *dp, const struct dp_target *t, struct agent_client *c,
                   struct dperr *e)
 {
@@ -240,9 +249,15 @@ int dp_agent_open(struct dataplane *dp, const struct dp_target *t, struct agent_
 
     for (;;) {
         fd = agent_client_connect_vsock_uds(t->vsock, AGENT_VSOCK_PORT);
+        /* A guest that takes the connection but never says HELLO must not hold
+         * this thread: bound the handshake, then block as usual. */
+        if (fd >= 0)
+            set_rcvtimeo(fd, HELLO_TIMEOUT_MS);
         rc = fd < 0 ? fd : agent_client_init(c, fd);
-        if (rc == 0)
+        if (rc == 0) {
+            set_rcvtimeo(c->fd, 0);
             break;
+        }
         if (svc_now_ms() >= deadline || dp_stopping(dp))
             return dp_fail(e, 504, "timeout",
                            "the guest agent of sandbox %s did not answer (%s)", t->name,
