@@ -18,6 +18,7 @@ struct run {
     bool got_exit, timed_out, failed;
     int exit_code, signal;
     int stdout_fd;
+    int interrupts;             /* SIGINTs forwarded */
     struct cli_ws_fd *in;       /* stdin's entry: unwatched once the command exited */
 };
 
@@ -113,10 +114,10 @@ static int on_stdin(struct cli_ws *ws, struct cli_ws_fd *f, short revents, void 
 static int on_signal(struct cli_ws *ws, struct cli_ws_fd *f, short revents, void *arg)
 {
     struct signalfd_siginfo si;
+    struct run *r = arg;
     int rows, cols;
 
     (void)revents;
-    (void)arg;
     if (read(f->fd, &si, sizeof(si)) != sizeof(si))
         return 0;
     if (si.ssi_signo == SIGWINCH) {
@@ -124,6 +125,9 @@ static int on_signal(struct cli_ws *ws, struct cli_ws_fd *f, short revents, void
         return cli_ws_send_json(ws, json_pack("{s:s,s:i,s:i}", "type", "resize", "rows", rows,
                                               "cols", cols)) ? -1 : 0;
     }
+    /* a command that ignores Ctrl+C: the third one kills it */
+    if (si.ssi_signo == SIGINT && ++r->interrupts >= 3)
+        return cli_ws_send_json(ws, json_pack("{s:s}", "type", "kill")) ? -1 : 0;
     return cli_ws_send_json(ws, json_pack("{s:s,s:i}", "type", "signal", "signal",
                                           (int)si.ssi_signo)) ? -1 : 0;
 }

@@ -551,7 +551,8 @@ static int run_service_url(struct cli *cli, char **args, int nargs)
 
 static int run_exec(struct cli *cli, char **args, int nargs)
 {
-    struct cli_exec e = { .name = args[0], .timeout_seconds = -1, .tty = cli->opt[OPT_TTY] };
+    /* no time limit unless asked: the user is there to stop it */
+    struct cli_exec e = { .name = args[0], .timeout_seconds = 0, .tty = cli->opt[OPT_TTY] };
     long long t;
     int rc;
 

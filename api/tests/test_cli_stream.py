@@ -146,7 +146,8 @@ def exec_session(ws):
             outs = [(master, 1)]
         else:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, cwd=msg.get("cwd"))
+                                    stderr=subprocess.PIPE, env=env, cwd=msg.get("cwd"),
+                                    start_new_session=True)
             outs = [(proc.stdout.fileno(), 1), (proc.stderr.fileno(), 2)]
     except OSError as e:
         ws.text({"type": "error", "error": {"type": "not_found", "message": str(e)}})
@@ -201,7 +202,7 @@ def exec_session(ws):
         elif m["type"] == "signal":
             proc.send_signal(m["signal"])
         elif m["type"] == "kill":
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         elif m["type"] == "resize" and master is not None:
             fcntl.ioctl(master, termios.TIOCSWINSZ,
                         struct.pack("HHHH", m["rows"], m["cols"], 0, 0))
@@ -425,6 +426,19 @@ def test_exec():
     p.send_signal(signal.SIGTERM)
     out, _ = p.communicate(timeout=20)
     check(p.returncode == 5 and b"got-term" in out, "SIGTERM forwarded: %d %r" % (p.returncode, out))
+    # Ctrl+C is forwarded; a command that ignores it is killed at the third
+    p = subprocess.Popen([SBX, "exec", "box", "--", "sh", "-c",
+                          "trap '' INT; echo ready; sleep 30"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env())
+    check(p.stdout.readline() == b"ready\n", "interrupt test start")
+    for _ in range(3):
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    p.communicate(timeout=20)
+    check(p.returncode == 137, "third Ctrl+C kills: %d" % p.returncode)
+    if not REAL:
+        start = [m for m in STATE["starts"] if m.get("type") == "start"][-1]
+        check(start.get("timeout_seconds") == 0, "exec asks for no time limit: %r" % start)
 
 
 def read_until(fd, want, timeout=15):
