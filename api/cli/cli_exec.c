@@ -87,13 +87,15 @@ static void on_binary(struct cli_ws *ws, const uint8_t *msg, size_t len, void *a
 {
     struct run *r = arg;
 
-    (void)ws;
     if (len < 1 || (msg[0] != 1 && msg[0] != 2))
         return;
-    /* a closed stdout (sbx exec ... | head) is not our failure: drop the rest */
+    /* a closed stdout (sbx exec ... | head): the command gets SIGPIPE as it
+     * would in a local pipeline, and the rest is dropped */
     if (cli_write_all(msg[0] == 1 ? r->stdout_fd : STDERR_FILENO, msg + 1, len - 1) &&
-        msg[0] == 1)
+        msg[0] == 1 && r->stdout_fd == STDOUT_FILENO) {
         r->stdout_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        cli_ws_send_json(ws, json_pack("{s:s,s:i}", "type", "signal", "signal", SIGPIPE));
+    }
 }
 
 static int on_stdin(struct cli_ws *ws, struct cli_ws_fd *f, short revents, void *arg)

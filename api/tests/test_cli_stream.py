@@ -399,6 +399,9 @@ def test_exec():
           "exec stdin 5 MiB: %r" % err)
     rc, out, err = sbx("exec", "box", "--", "head", "-c", "20000000", "/dev/urandom")
     check(rc == 0 and len(out) == 20000000, "exec 20 MB out: %d %r" % (len(out), err))
+    p = subprocess.run(["sh", "-c", SBX + " exec box -- yes | head -n 2"], capture_output=True,
+                       env=env(), timeout=30)
+    check(p.stdout == b"y\ny\n", "exec into a closed pipe ends: %r" % (p,))
     rc, out, err = sbx("exec", "box", "--", "sh", "-c", "kill -9 $$")
     check(rc == 137, "exec killed -> 128+9, got %d" % rc)
     rc, out, err = sbx("exec", "nope", "--", "true")
