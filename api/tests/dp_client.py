@@ -142,8 +142,9 @@ class WS:
     def send_stdin(self, data):
         self.send(2, b"\x00" + data)
 
-    def recv(self):
-        """(opcode, payload); answers pings; raises EOFError at the end."""
+    def recv(self, pongs=False):
+        """(opcode, payload); answers pings, skips pongs unless asked; raises
+        EOFError at the end."""
         while True:
             b0, b1 = self._read(2)
             opcode, n = b0 & 0x0F, b1 & 0x7F
@@ -156,7 +157,7 @@ class WS:
             if opcode == 9:
                 self.send(10, payload)
                 continue
-            if opcode == 10:
+            if opcode == 10 and not pongs:
                 continue
             return opcode, payload
 
@@ -520,6 +521,9 @@ def suite_tunnel():
     ws.send(2, b"ping")
     op, p = ws.recv()
     check(op == 2 and p == b"ping", "echo %r" % p)
+    ws.send(9, b"are you there")
+    op, p = ws.recv(pongs=True)
+    check(op == 10 and p == b"are you there", "ping answered %d %r" % (op, p))
     blob = os.urandom(1 << 20)
     got = bytearray()
 
