@@ -645,6 +645,32 @@ def test_ssh_setup():
     check(rc == 1 and "no public key" in err, "ssh-setup without a key: %r" % err)
 
 
+def test_ssh_setup_real():
+    """ssh-setup through the real one-shot exec, in test_cli_sshsetup's mount namespace
+    (/root, /etc/ssh and /run are tmpfs there); no sshd on this host: a warning."""
+    sshd = os.path.join(TMP, "sshdir")
+    ident = os.path.join(TMP, "id_real.pub")
+    with open(ident, "w") as f:
+        f.write("ssh-ed25519 AAAAC3NzaREALKEY me@host\n")
+    for _ in range(2):
+        rc, out, err = sbx("ssh-setup", "box", "--identity", ident, "--ssh-dir", sshd)
+        check(rc == 0 and "sshd did not start" in err, "ssh-setup (real): %r %r" % (out, err))
+    pubs = sorted(n for n in os.listdir("/etc/ssh") if n.startswith("ssh_host_") and
+                  n.endswith("_key.pub"))
+    check(len(pubs) >= 2 and json.loads(out)["host_keys"] == len(pubs),
+          "ssh-keygen -A made the host keys: %r %r" % (pubs, out))
+    want = "".join("sandbox-box %s\n" % " ".join(open("/etc/ssh/" + n).read().split()[:2])
+                   for n in pubs)
+    kh = open(os.path.join(sshd, "known_hosts_sandboxes")).read()
+    check(sorted(kh.splitlines()) == sorted(want.splitlines()), "known_hosts %r" % kh)
+    ak = "/root/.ssh/authorized_keys"
+    check(open(ak).read() == "ssh-ed25519 AAAAC3NzaREALKEY me@host\n" and
+          os.stat(ak).st_mode & 0o777 == 0o600 and os.stat("/root/.ssh").st_mode & 0o777 == 0o700,
+          "authorized_keys: %r" % open(ak).read())
+    cfg = open(os.path.join(sshd, "config")).read()
+    check(cfg.count("Host sandbox-box\n") == 1 and "IdentityFile %s\n" % ident[:-4] in cfg, cfg)
+
+
 def test_small_commands():
     rc, out, err = sbx("service-url", "box", "--port", "8000", "--expires", "60")
     check(rc == 0 and json.loads(out)["url"].startswith("http://box--8000."),
@@ -683,6 +709,8 @@ def main():
         REAL, FS, REMOTE = True, "/", os.path.join(os.path.abspath(work), "sandbox") + "/"
         os.makedirs(lpath(""))
         tests.remove(test_ssh_setup)     # it would write /root/.ssh of this host
+        if os.environ.get("SBX_CLI_NS") == "1":     # test_cli_sshsetup's namespace
+            tests = [test_ssh_setup_real]
     else:
         os.makedirs(FS)
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
