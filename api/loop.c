@@ -22,9 +22,6 @@ struct loop {
     bool stopping;
     struct watcher *live;
     struct watcher *graveyard;
-    loop_timeout_fn timeout;
-    loop_tick_fn tick;
-    void *hook_arg;
     void (*lock)(void), (*unlock)(void);
 };
 
@@ -97,13 +94,6 @@ int loop_del(struct loop *loop, int fd)
     return -ENOENT;
 }
 
-void loop_set_hook(struct loop *loop, loop_timeout_fn timeout, loop_tick_fn tick, void *arg)
-{
-    loop->timeout = timeout;
-    loop->tick = tick;
-    loop->hook_arg = arg;
-}
-
 void loop_set_guard(struct loop *loop, void (*lock)(void), void (*unlock)(void))
 {
     loop->lock = lock;
@@ -118,12 +108,9 @@ void loop_stop(struct loop *loop)
 static int wait_once(struct loop *loop)
 {
     struct epoll_event evs[LOOP_BATCH];
-    long timeout = loop->timeout ? loop->timeout(loop->hook_arg) : -1;
     int n, i;
 
-    if (timeout > 60000 || timeout < 0)
-        timeout = 60000;
-    n = epoll_wait(loop->epfd, evs, LOOP_BATCH, (int)timeout);
+    n = epoll_wait(loop->epfd, evs, LOOP_BATCH, -1);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     /* Under the guard, watchers removed by other threads are marked dead
@@ -137,8 +124,6 @@ static int wait_once(struct loop *loop)
     }
     free_list(loop->graveyard);
     loop->graveyard = NULL;
-    if (loop->tick)
-        loop->tick(loop->hook_arg);
     if (loop->unlock)
         loop->unlock();
     return 0;

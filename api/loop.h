@@ -11,9 +11,6 @@ struct loop;
 
 /* events: the EPOLL* mask epoll reported. */
 typedef void (*loop_fd_cb)(void *arg, int fd, uint32_t events);
-/* Milliseconds until the hook wants to run again, or -1 for no deadline. */
-typedef long (*loop_timeout_fn)(void *arg);
-typedef void (*loop_tick_fn)(void *arg);
 
 /* A new loop, or NULL with errno set. */
 struct loop *loop_new(void);
@@ -26,11 +23,7 @@ int loop_add(struct loop *loop, int fd, uint32_t events, loop_fd_cb cb, void *ar
  * still owns fd. Returns 0 or negative errno. */
 int loop_del(struct loop *loop, int fd);
 
-/* One hook: timeout() bounds each wait, tick() runs after every wake-up
- * (used to drive libmicrohttpd's timers). Either may be NULL. */
-void loop_set_hook(struct loop *loop, loop_timeout_fn timeout, loop_tick_fn tick, void *arg);
-
-/* Callbacks and the tick run between lock() and unlock() (either may be NULL). */
+/* Callbacks run between lock() and unlock() (either may be NULL). */
 void loop_set_guard(struct loop *loop, void (*lock)(void), void (*unlock)(void));
 
 /* Runs until loop_stop(). Returns 0, or negative errno if epoll failed. */
