@@ -19,6 +19,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -211,6 +212,7 @@ def exec_session(ws):
 
 
 def tunnel_session(ws, port):
+    port = STATE.get("port_map", {}).get(port, port)
     try:
         s = socket.create_connection(("127.0.0.1", port))
     except OSError:
@@ -604,6 +606,32 @@ def test_cp():
     check(rc == 2, "cp needs one remote side")
 
 
+def ssh_through_proxy(sshd):
+    """ssh itself reads the block and runs the ProxyCommand (the key from the file
+    ssh-setup wrote): a fake server behind "port 22" sends its banner through."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+    STATE["port_map"] = {22: ls.getsockname()[1]}
+
+    def banner():
+        c, _ = ls.accept()
+        c.sendall(b"SSH-2.0-sbxfake\r\n")
+        STATE["ssh_client_banner"] = c.recv(256)
+        c.close()
+    t = threading.Thread(target=banner, daemon=True)
+    t.start()
+    p = subprocess.run(["ssh", "-v", "-F", os.path.join(sshd, "config"), "-o", "BatchMode=yes",
+                        "sandbox-box", "true"], capture_output=True, timeout=30,
+                       env=env(SBX_API_KEY=None, SBX_API_URL=None))
+    t.join(10)
+    ssh_err = p.stderr.decode(errors="replace")
+    check("remote software version sbxfake" in ssh_err and
+          STATE.get("ssh_client_banner", b"").startswith(b"SSH-2.0-"),
+          "ssh through the ProxyCommand: %s" % ssh_err[-2000:])
+    ls.close()
+
+
 def test_ssh_setup():
     home = os.path.join(TMP, "home")
     sshd = os.path.join(TMP, "sshdir")
@@ -640,6 +668,8 @@ def test_ssh_setup():
     check(rc == 0 and json.loads(out)["name"] == "box", "key from the file: %r" % err)
     rc, out, err = sbx("--api-key", "wrong", "get", "box")
     check(rc == 1 and "unauthorized" in err, "--api-key wins over the environment")
+    if shutil.which("ssh"):
+        ssh_through_proxy(sshd)
     rc, out, err = sbx("ssh-setup", "box", "--identity", os.path.join(TMP, "none.pub"),
                        "--ssh-dir", sshd)
     check(rc == 1 and "no public key" in err, "ssh-setup without a key: %r" % err)
