@@ -173,7 +173,11 @@ static int update_known_hosts(const char *path, const char *host, const char *ke
 
     if ((!old && errno != ENOENT) || !copy)
         goto out_free;
-    cap = len + strlen(keys) * 2 + 64;
+    /* each key line grows by at most the host name and a space */
+    size_t lines = 1;
+    for (const char *c = keys; *c; c++)
+        lines += *c == '\n';
+    cap = len + 1 + strlen(keys) + lines * (hl + 2) + 64;
     out = malloc(cap);
     if (!out)
         goto out_free;
