@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,16 @@ static int sandbox_side(const struct cli_conn *conn, const char *name, const cha
     return 0;
 }
 
+static bool home_is_passwd_home(const char *home)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    char a[PATH_MAX], b[PATH_MAX];
+
+    if (!home || !pw || !pw->pw_dir || !realpath(home, a) || !realpath(pw->pw_dir, b))
+        return false;
+    return strcmp(a, b) == 0;
+}
+
 int cli_ssh_setup(const struct cli_conn *conn, const char *name, const char *identity,
                   const char *ssh_dir, bool pretty)
 {
@@ -406,8 +417,10 @@ int cli_ssh_setup(const struct cli_conn *conn, const char *name, const char *ide
         fprintf(stderr, "sbx: ssh-setup: --ssh-dir too long\n");
         return 2;
     }
-    /* the block names the default file as ssh users write it */
-    snprintf(kh_ref, sizeof(kh_ref), "%s", ssh_dir ? kh : "~/.ssh/known_hosts_sandboxes");
+    /* The block names the default file as ssh users write it, but ssh expands ~ to
+     * the passwd home, not $HOME: where the two differ, the path is written whole. */
+    snprintf(kh_ref, sizeof(kh_ref), "%s",
+             ssh_dir || !home_is_passwd_home(home) ? kh : "~/.ssh/known_hosts_sandboxes");
     key = read_identity(identity, dir, used, sizeof(used));
     if (!key)
         goto out;
