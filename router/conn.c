@@ -362,6 +362,8 @@ static void forward(struct conn *c, const struct route_target *t, const struct a
     c->c2b.len += (size_t)n;
     c->req = c->reqm.complete ? REQ_SENT : REQ_BODY;
     c->resp = RESP_HEAD;
+    if (c->bk == BK_CONNECTING) /* a sandbox that never answers is given up sooner */
+        set_deadline(c, opts(c)->header_timeout_s);
     log_debug("%s %s--%u: %.*s", c->peer, t->sandbox, t->port,
               (int)min_size(c->reqm.url.len, 200), c->reqm.url.p);
 }
@@ -938,8 +940,14 @@ void conn_sweep(struct relay_env *env)
         struct conn *next = c->next;
         if (c->deadline_ms <= env->now_ms) {
             bool slow_head = c->req == REQ_HEAD && c->cin.len && !c->b2c.len && !c->handshaking;
+            bool slow_backend = c->bk == BK_CONNECTING && c->resp == RESP_HEAD && !c->b2c.len;
             if (slow_head) {
                 answer(c, ANSWER_TIMEOUT, false);
+                drive(c);
+            } else if (slow_backend) {
+                log_info("%s %s--%u: the sandbox did not answer in time", c->peer,
+                         c->target.sandbox, c->target.port);
+                backend_failed(c, ANSWER_UNREACHABLE);
                 drive(c);
             } else {
                 conn_free(c);
