@@ -153,8 +153,7 @@ int agent_client_recv(struct agent_client *c, struct agent_frame *f)
 	}
 }
 
-/* Turns an ERROR frame into -errno with its message in c->error. */
-static int frame_error(struct agent_client *c, const struct agent_frame *f)
+int agent_client_frame_error(struct agent_client *c, const struct agent_frame *f)
 {
 	struct agent_tlv_iter it;
 	const uint8_t *v;
@@ -182,7 +181,7 @@ static int recv_reply(struct agent_client *c, struct agent_frame *f)
 	if (rc < 0)
 		return rc;
 	if (f->type == AGENT_ERROR)
-		return frame_error(c, f);
+		return agent_client_frame_error(c, f);
 	if (f->type != AGENT_OK) {
 		snprintf(c->error, sizeof(c->error), "unexpected frame type %u", f->type);
 		return -EPROTO;
@@ -229,7 +228,7 @@ int agent_client_init(struct agent_client *c, int fd)
 	if (rc == 0)
 		rc = agent_client_recv(c, &f);
 	if (rc == 0 && f.type == AGENT_ERROR)
-		rc = frame_error(c, &f);
+		rc = agent_client_frame_error(c, &f);
 	else if (rc == 0 && f.type != AGENT_HELLO)
 		rc = -EPROTO;
 	if (rc == 0)
@@ -370,7 +369,7 @@ int agent_client_exec_next(struct agent_client *c, struct agent_exec_event *ev)
 		parse_exit(&f, ev);
 		return 0;
 	case AGENT_ERROR:
-		return frame_error(c, &f);
+		return agent_client_frame_error(c, &f);
 	default:
 		snprintf(c->error, sizeof(c->error), "unexpected frame type %u during exec", f.type);
 		return -EPROTO;
@@ -425,7 +424,7 @@ static int put_early_error(struct agent_client *c)
 		return 0;
 	if (agent_client_recv(c, &f) < 0)
 		return -ECONNRESET;
-	return f.type == AGENT_ERROR ? frame_error(c, &f) : -EPROTO;
+	return f.type == AGENT_ERROR ? agent_client_frame_error(c, &f) : -EPROTO;
 }
 
 /* Sends src as DATA frames. *agent_failed is set when the agent's ERROR was consumed. */
@@ -531,7 +530,7 @@ int agent_client_get_range(struct agent_client *c, const char *path, uint64_t of
 		if (rc < 0)
 			return rc;
 		if (f.type == AGENT_ERROR)
-			return frame_error(c, &f);
+			return agent_client_frame_error(c, &f);
 		if (f.type == AGENT_DATA_END)
 			break;
 		if (f.type != AGENT_DATA)
@@ -607,7 +606,7 @@ long agent_client_list(struct agent_client *c, const char *path,
 	if (rc < 0)
 		return rc;
 	if (f.type == AGENT_ERROR)
-		return frame_error(c, &f);
+		return agent_client_frame_error(c, &f);
 	if (f.type != AGENT_OK)
 		return -EPROTO;
 	return fn_rc ? fn_rc : count;

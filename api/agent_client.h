@@ -47,6 +47,9 @@ int agent_client_send(struct agent_client *c, uint16_t type, uint32_t id, const 
  * -ECONNRESET at end of stream, -EPROTO on a malformed frame. */
 int agent_client_recv(struct agent_client *c, struct agent_frame *f);
 
+/* Turns an ERROR frame into -errno (EIO when it names none) with its message in c->error. */
+int agent_client_frame_error(struct agent_client *c, const struct agent_frame *f);
+
 /* Whether a whole frame is already buffered (so agent_client_recv will not block). */
 int agent_client_has_frame(const struct agent_client *c);
 

@@ -279,26 +279,6 @@ void dp_agent_close(struct dataplane *dp, struct agent_client *c)
     agent_client_close(c);
 }
 
-int dp_frame_error(struct agent_client *c, const struct agent_frame *f)
-{
-    struct agent_tlv_iter it;
-    const uint8_t *v;
-    uint16_t tag, n;
-    uint32_t err = EIO;
-
-    c->error[0] = 0;
-    agent_tlv_begin(&it, f->payload, f->len);
-    while (agent_tlv_next(&it, &tag, &v, &n) == 1) {
-        if (tag == AGENT_T_ERRNO)
-            agent_tlv_u32(v, n, &err);
-        else if (tag == AGENT_T_MESSAGE && agent_tlv_str(v, n, c->error, sizeof(c->error)) < 0)
-            snprintf(c->error, sizeof(c->error), "(unreadable message)");
-    }
-    if (err == 0 || err > 4095)
-        err = EIO;
-    return -(int)err;
-}
-
 int dp_send_msg(struct agent_client *c)
 {
     int n = agent_msg_finish(c->msg);

@@ -167,7 +167,7 @@ static int recv_reply(struct agent_client *c, struct agent_frame *f)
     if (rc < 0)
         return rc;
     if (f->type == AGENT_ERROR)
-        return dp_frame_error(c, f);
+        return agent_client_frame_error(c, f);
     return f->type == AGENT_OK ? 0 : -EPROTO;
 }
 
@@ -239,7 +239,7 @@ static void check_early_error(struct dp_upload *u)
     rc = agent_client_recv(&u->ac, &f);
     if (rc == 0 && f.type == AGENT_ERROR) {
         u->agent_failed = true;
-        rc = dp_frame_error(&u->ac, &f);
+        rc = agent_client_frame_error(&u->ac, &f);
     } else if (rc == 0) {
         rc = -EPROTO;
     }

@@ -82,8 +82,6 @@ int dp_outbuf_raw(struct dp_outbuf *b, const void *p, size_t n);
 int dp_outbuf_flush(struct dp_outbuf *b, int fd);
 void dp_outbuf_free(struct dp_outbuf *b);
 
-/* Reads the agent's ERROR frame into -errno and c->error. */
-int dp_frame_error(struct agent_client *c, const struct agent_frame *f);
 /* Sends one built frame (c->msg) blocking. */
 int dp_send_msg(struct agent_client *c);
 
