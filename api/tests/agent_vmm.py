@@ -5,79 +5,32 @@ sbx-api starts it like sbx-vmm. It runs `sbx-init --agent-unix SOCK` (path in
 $SBX_TEST_INIT) as an ordinary process and serves the VMM's vsock bridge at the
 --vsock-uds path: a client writes "CONNECT 52\\n", gets "OK 52\\n", and its
 bytes are relayed to the agent's Unix socket. It exits on SIGTERM or when the
-test process ($SBX_TEST_PID) is gone."""
+test process ($SBX_TEST_PID) is gone. The bridge itself is
+scripts/testlib/vmm_standin.py."""
 import ctypes
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
-
-def arg(name):
-    argv = sys.argv[1:]
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
-
-
-def relay(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    try:
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-
-
-def serve(conn, agent_path):
-    try:
-        line = b""
-        while not line.endswith(b"\n") and len(line) < 64:
-            b = conn.recv(1)
-            if not b:
-                conn.close()
-                return
-            line += b
-        if line.strip() != b"CONNECT 52":
-            conn.close()
-            return
-        up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        up.connect(agent_path)
-        conn.sendall(b"OK 52\n")
-    except OSError:
-        conn.close()
-        return
-    t = threading.Thread(target=relay, args=(up, conn), daemon=True)
-    t.start()
-    relay(conn, up)
-    t.join()
-    conn.close()
-    up.close()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import vmm_standin  # noqa: E402
 
 
 def main():
-    uds = arg("--vsock-uds")
+    uds = vmm_standin.arg("--vsock-uds")
     init = os.environ.get("SBX_TEST_INIT")
     test_pid = int(os.environ.get("SBX_TEST_PID", "0"))
     if not uds or not init:
         print("agent_vmm: need --vsock-uds and $SBX_TEST_INIT", file=sys.stderr)
         return 3
     agent_path = uds + ".agent"
-    for p in (uds, agent_path):
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
+    try:
+        os.unlink(agent_path)
+    except FileNotFoundError:
+        pass
     # The agent dies with us, also when the harness SIGKILLs us.
     libc = ctypes.CDLL(None, use_errno=True)
     agent = subprocess.Popen([init, "--agent-unix", agent_path],
@@ -89,27 +42,22 @@ def main():
         agent.kill()
         os._exit(0)
 
+    def tick():
+        if vmm_standin.process_gone(test_pid):
+            stop()
+        if agent.poll() is not None:
+            print("agent_vmm: the agent exited", file=sys.stderr)
+            return 4
+        return None
+
     signal.signal(signal.SIGTERM, stop)
     for _ in range(100):
         if os.path.exists(agent_path):
             break
         time.sleep(0.02)
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(uds)
-    srv.listen(64)
-    srv.settimeout(0.5)
-    while True:
-        if test_pid and not os.path.exists("/proc/%d" % test_pid):
-            stop()
-        if agent.poll() is not None:
-            print("agent_vmm: the agent exited", file=sys.stderr)
-            return 4
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            continue
-        conn.settimeout(None)
-        threading.Thread(target=serve, args=(conn, agent_path), daemon=True).start()
+    srv = vmm_standin.listen(uds)
+    return vmm_standin.serve_forever(
+        srv, lambda conn: vmm_standin.bridge_to_agent(conn, agent_path), tick)
 
 
 if __name__ == "__main__":

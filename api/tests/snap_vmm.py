@@ -6,25 +6,18 @@ agent that answers HELLO, SYNC, FREEZE and THAW (include/sbx/agent_proto.h),
 logging each request to SANDBOX_DIR/agent.log. FREEZE fails with EBUSY while
 SANDBOX_DIR/freeze-fails exists. It exits on SIGTERM or when the test process
 ($SBX_TEST_PID) is gone. It never touches the overlay, so the test can write
-into it with libsnapfs."""
+into it with libsnapfs. The bridge pieces are scripts/testlib/vmm_standin.py."""
 import os
-import socket
 import struct
 import sys
-import threading
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import vmm_standin  # noqa: E402
 
 HELLO, OK, ERROR, SYNC, FREEZE, THAW = 1, 2, 3, 0x44, 0x45, 0x46
 T_VERSION, T_ERRNO, T_MESSAGE, T_PATH = 1, 2, 3, 20
 NAMES = {HELLO: "HELLO", SYNC: "SYNC", FREEZE: "FREEZE", THAW: "THAW"}
-
-
-def arg(name):
-    argv = sys.argv[1:]
-    for i, a in enumerate(argv):
-        if a == name and i + 1 < len(argv):
-            return argv[i + 1]
-    return None
 
 
 def frame(ftype, payload=b""):
@@ -70,15 +63,8 @@ def answer(box, ftype, payload):
 
 def serve(conn, box):
     try:
-        line = b""
-        while not line.endswith(b"\n") and len(line) < 64:
-            b = conn.recv(1)
-            if not b:
-                return
-            line += b
-        if line.strip() != b"CONNECT 52":
+        if not vmm_standin.accept_connect(conn):
             return
-        conn.sendall(b"OK 52\n")
         while True:
             hdr = recv_exact(conn, 12)
             if hdr is None:
@@ -95,31 +81,13 @@ def serve(conn, box):
 
 
 def main():
-    box = os.path.dirname(arg("--console") or "./x")
+    box = os.path.dirname(vmm_standin.arg("--console") or "./x")
     with open(os.path.join(box, "vmm-args"), "w") as f:
         f.write("\n".join(sys.argv[1:]) + "\n")
-    path = arg("--vsock-uds")
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(16)
-    srv.settimeout(0.2)
+    srv = vmm_standin.listen(vmm_standin.arg("--vsock-uds"), 16)
     test_pid = int(os.environ.get("SBX_TEST_PID", "0"))
-    while True:
-        if test_pid:
-            try:
-                os.kill(test_pid, 0)
-            except OSError:
-                return
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            continue
-        conn.settimeout(None)
-        threading.Thread(target=serve, args=(conn, box), daemon=True).start()
+    vmm_standin.serve_forever(srv, lambda conn: serve(conn, box),
+                              lambda: True if vmm_standin.process_gone(test_pid) else None, 0.2)
 
 
 if __name__ == "__main__":

@@ -8,50 +8,13 @@ connection closed, as the VMM does when the guest refuses.
 With --hang, it reads the CONNECT line and then never answers (a guest that is not up).
 With --coalesce, what the agent sends in its first 0.2 s goes to the client in one write,
 so the tunnel's OK and the service's first bytes reach the router's backend together.
-usage: sbx_bridge.py [--coalesce | --hang] SOCK AGENT ; SOCK exists once it listens."""
-import os, socket, sys, threading, time
+usage: sbx_bridge.py [--coalesce | --hang] SOCK AGENT ; SOCK exists once it listens.
+The bridge itself is scripts/testlib/vmm_standin.py."""
+import os, socket, sys, time
 
-
-def read_line(s):
-    line = b""
-    while len(line) < 64:
-        b = s.recv(1)
-        if not b:
-            return None
-        if b == b"\n":
-            return line.decode(errors="replace")
-        line += b
-    return None
-
-
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    for sock, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-        try:
-            sock.shutdown(how)
-        except OSError:
-            pass
-
-
-def open_agent(client, agent_path):
-    """The agent connection for a good CONNECT line, else None."""
-    if read_line(client) != "CONNECT 52":
-        return None
-    agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        agent.connect(agent_path)
-        client.sendall(b"OK 52\n")
-    except OSError:
-        agent.close()
-        return None
-    return agent
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import vmm_standin  # noqa: E402
 
 
 def coalesce(agent, client):
@@ -70,39 +33,22 @@ def coalesce(agent, client):
     client.sendall(data)
 
 
-def serve(client, agent_path, mode):
-    if mode == "--hang":
-        read_line(client)
-        client.recv(1)  # until the router gives up
-        client.close()
-        return
-    agent = open_agent(client, agent_path)
-    if agent is None:
-        client.close()
-        return
-    up = threading.Thread(target=pump, args=(client, agent), daemon=True)
-    up.start()
-    if mode == "--coalesce":
-        coalesce(agent, client)
-    pump(agent, client)
-    up.join()
+def hang(client):
+    vmm_standin.read_line(client)
+    client.recv(1)  # until the router gives up
     client.close()
-    agent.close()
 
 
 def main():
     args = sys.argv[1:]
     mode = args[0] if args[0].startswith("--") else None
     path, agent_path = args[-2], args[-1]
-    if os.path.exists(path):
-        os.unlink(path)
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(128)
-    while True:
-        client, _ = srv.accept()
-        threading.Thread(target=serve, args=(client, agent_path, mode),
-                         daemon=True).start()
+    first = coalesce if mode == "--coalesce" else None
+    if mode == "--hang":
+        handle = hang
+    else:
+        handle = lambda client: vmm_standin.bridge_to_agent(client, agent_path, first)  # noqa: E731
+    vmm_standin.serve_forever(vmm_standin.listen(path, 128), handle)
 
 
 if __name__ == "__main__":
