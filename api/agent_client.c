@@ -173,8 +173,7 @@ int agent_client_frame_error(struct agent_client *c, const struct agent_frame *f
 	return -(int)err;
 }
 
-/* Waits for the reply to a request: OK (f filled in) or ERROR (-errno). */
-static int recv_reply(struct agent_client *c, struct agent_frame *f)
+int agent_client_recv_reply(struct agent_client *c, struct agent_frame *f)
 {
 	int rc = agent_client_recv(c, f);
 
@@ -189,12 +188,11 @@ static int recv_reply(struct agent_client *c, struct agent_frame *f)
 	return 0;
 }
 
-/* Sends c->msg and waits for OK. */
-static int transact(struct agent_client *c, struct agent_frame *f)
+int agent_client_transact(struct agent_client *c, struct agent_frame *f)
 {
 	int rc = send_msg(c);
 
-	return rc < 0 ? rc : recv_reply(c, f);
+	return rc < 0 ? rc : agent_client_recv_reply(c, f);
 }
 
 static int simple(struct agent_client *c, uint16_t type, const char *path)
@@ -204,7 +202,7 @@ static int simple(struct agent_client *c, uint16_t type, const char *path)
 	agent_msg_init(c->msg, type, 0);
 	if (path)
 		agent_msg_str(c->msg, AGENT_T_PATH, path);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 /* ---- set-up ---- */
@@ -298,7 +296,7 @@ int agent_client_exec(struct agent_client *c, const struct agent_exec_opts *o, u
 		agent_msg_flag(m, AGENT_T_KILL_ON_DISCONNECT);
 	if (o->no_stdin)
 		agent_msg_flag(m, AGENT_T_NO_STDIN);
-	rc = transact(c, &f);
+	rc = agent_client_transact(c, &f);
 	if (rc == 0 && cmd_id)
 		*cmd_id = reply_cmd_id(&f);
 	return rc;
@@ -316,7 +314,7 @@ int agent_client_attach(struct agent_client *c, uint32_t cmd_id, uint64_t offset
 	agent_msg_init(c->msg, AGENT_ATTACH, 0);
 	agent_msg_u32(c->msg, AGENT_T_CMD_ID, cmd_id);
 	agent_msg_u64(c->msg, AGENT_T_OFFSET, offset);
-	rc = transact(c, &f);
+	rc = agent_client_transact(c, &f);
 	if (rc < 0)
 		return rc;
 	if (running)
@@ -450,7 +448,7 @@ static int put_stream(struct agent_client *c, agent_source_fn src, void *opaque,
 	}
 }
 
-static void parse_size(const struct agent_frame *f, uint64_t *size)
+void agent_client_reply_size(const struct agent_frame *f, uint64_t *size)
 {
 	struct agent_tlv_iter it;
 	const uint8_t *v;
@@ -474,7 +472,7 @@ static int put_common(struct agent_client *c, const char *path, int mode, int ap
 		agent_msg_u32(c->msg, AGENT_T_MODE, (uint32_t)mode);
 	if (append)
 		agent_msg_flag(c->msg, AGENT_T_APPEND);
-	rc = transact(c, &f);
+	rc = agent_client_transact(c, &f);
 	if (rc < 0)
 		return rc;
 	stream_rc = put_stream(c, src, opaque, &agent_failed);
@@ -483,11 +481,11 @@ static int put_common(struct agent_client *c, const char *path, int mode, int ap
 	if (agent_failed)
 		return stream_rc; /* the agent sends nothing more for this request */
 	if (rc == 0)
-		rc = recv_reply(c, &f);
+		rc = agent_client_recv_reply(c, &f);
 	if (stream_rc < 0)
 		return stream_rc;
 	if (rc == 0)
-		parse_size(&f, written);
+		agent_client_reply_size(&f, written);
 	return rc;
 }
 
@@ -522,7 +520,7 @@ int agent_client_get_range(struct agent_client *c, const char *path, uint64_t of
 		agent_msg_u64(c->msg, AGENT_T_OFFSET, offset);
 	if (length != UINT64_MAX)
 		agent_msg_u64(c->msg, AGENT_T_LENGTH, length);
-	rc = transact(c, &f);
+	rc = agent_client_transact(c, &f);
 	if (rc < 0)
 		return rc;
 	for (;;) {
@@ -575,7 +573,7 @@ int agent_client_stat(struct agent_client *c, const char *path, struct agent_sta
 
 	agent_msg_init(c->msg, AGENT_STAT, 0);
 	agent_msg_str(c->msg, AGENT_T_PATH, path);
-	rc = transact(c, &f);
+	rc = agent_client_transact(c, &f);
 	if (rc == 0)
 		parse_stat(&f, st);
 	return rc;
@@ -621,7 +619,7 @@ int agent_client_mkdir(struct agent_client *c, const char *path, unsigned mode, 
 	agent_msg_u32(c->msg, AGENT_T_MODE, mode);
 	if (parents)
 		agent_msg_flag(c->msg, AGENT_T_PARENTS);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 int agent_client_remove(struct agent_client *c, const char *path, int recursive)
@@ -632,7 +630,7 @@ int agent_client_remove(struct agent_client *c, const char *path, int recursive)
 	agent_msg_str(c->msg, AGENT_T_PATH, path);
 	if (recursive)
 		agent_msg_flag(c->msg, AGENT_T_RECURSIVE);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 int agent_client_chmod(struct agent_client *c, const char *path, unsigned mode)
@@ -642,7 +640,7 @@ int agent_client_chmod(struct agent_client *c, const char *path, unsigned mode)
 	agent_msg_init(c->msg, AGENT_CHMOD, 0);
 	agent_msg_str(c->msg, AGENT_T_PATH, path);
 	agent_msg_u32(c->msg, AGENT_T_MODE, mode);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 int agent_client_chown(struct agent_client *c, const char *path, long uid, long gid)
@@ -655,7 +653,7 @@ int agent_client_chown(struct agent_client *c, const char *path, long uid, long 
 		agent_msg_u32(c->msg, AGENT_T_UID, (uint32_t)uid);
 	if (gid >= 0)
 		agent_msg_u32(c->msg, AGENT_T_GID, (uint32_t)gid);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 /* ---- tunnel ---- */
@@ -666,7 +664,7 @@ int agent_client_tunnel(struct agent_client *c, unsigned port)
 
 	agent_msg_init(c->msg, AGENT_TUNNEL, 0);
 	agent_msg_u32(c->msg, AGENT_T_PORT, port);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 /* ---- system ---- */
@@ -710,7 +708,7 @@ int agent_client_info(struct agent_client *c, struct agent_info *info)
 	int rc;
 
 	agent_msg_init(c->msg, AGENT_INFO, 0);
-	rc = transact(c, &f);
+	rc = agent_client_transact(c, &f);
 	if (rc == 0)
 		parse_info(&f, info);
 	return rc;
@@ -722,7 +720,7 @@ int agent_client_clock_set(struct agent_client *c, uint64_t realtime_ns)
 
 	agent_msg_init(c->msg, AGENT_CLOCK_SET, 0);
 	agent_msg_u64(c->msg, AGENT_T_TIME_NS, realtime_ns);
-	return transact(c, &f);
+	return agent_client_transact(c, &f);
 }
 
 int agent_client_entropy(struct agent_client *c, const void *seed, size_t n)
@@ -730,7 +728,7 @@ int agent_client_entropy(struct agent_client *c, const void *seed, size_t n)
 	struct agent_frame f;
 	int rc = agent_client_send(c, AGENT_ENTROPY, 0, seed, n);
 
-	return rc < 0 ? rc : recv_reply(c, &f);
+	return rc < 0 ? rc : agent_client_recv_reply(c, &f);
 }
 
 int agent_client_sync(struct agent_client *c)

@@ -50,6 +50,16 @@ int agent_client_recv(struct agent_client *c, struct agent_frame *f);
 /* Turns an ERROR frame into -errno (EIO when it names none) with its message in c->error. */
 int agent_client_frame_error(struct agent_client *c, const struct agent_frame *f);
 
+/* Waits for the reply to a request: 0 with OK in f, the ERROR's -errno (message in
+ * c->error), or -EPROTO for any other frame. */
+int agent_client_recv_reply(struct agent_client *c, struct agent_frame *f);
+
+/* Sends the request built in c->msg and waits for its reply (agent_client_recv_reply). */
+int agent_client_transact(struct agent_client *c, struct agent_frame *f);
+
+/* The AGENT_T_SIZE of an OK reply into *size (left alone when absent; size may be NULL). */
+void agent_client_reply_size(const struct agent_frame *f, uint64_t *size);
+
 /* Whether a whole frame is already buffered (so agent_client_recv will not block). */
 int agent_client_has_frame(const struct agent_client *c);
 

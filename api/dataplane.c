@@ -279,25 +279,6 @@ void dp_agent_close(struct dataplane *dp, struct agent_client *c)
     agent_client_close(c);
 }
 
-int dp_send_msg(struct agent_client *c)
-{
-    int n = agent_msg_finish(c->msg);
-    const uint8_t *p = c->msg->buf;
-
-    if (n < 0)
-        return -EMSGSIZE;
-    while (n > 0) {
-        ssize_t w = send(c->fd, p, (size_t)n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (int)w;
-    }
-    return 0;
-}
-
 /* ---- outbound buffer ---- */
 
 int dp_outbuf_raw(struct dp_outbuf *b, const void *p, size_t n)

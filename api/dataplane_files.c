@@ -38,21 +38,27 @@ static int open_for(struct dp_call *c, const char **path, struct dp_target *t,
     return dp_agent_open(c->dp, t, ac, e);
 }
 
+/* The common end of every file call: closes the agent connection; the agent's result rc,
+ * when negative, becomes the error in e (-1). */
+static int close_for(struct dp_call *c, struct agent_client *ac, long rc, const char *path,
+                     struct dperr *e)
+{
+    if (rc < 0)
+        dp_fail_errno(e, (int)rc, ac->error, path);
+    dp_agent_close(c->dp, ac);
+    return rc < 0 ? -1 : 0;
+}
+
 int dp_files_stat(struct dp_call *c, json_t **out, struct dperr *e)
 {
     struct agent_client ac = { .fd = -1 };
     struct agent_stat st;
     struct dp_target t;
     const char *path;
-    int rc;
 
     if (open_for(c, &path, &t, &ac, e))
         return -1;
-    rc = agent_client_stat(&ac, path, &st);
-    if (rc < 0)
-        dp_fail_errno(e, rc, ac.error, path);
-    dp_agent_close(c->dp, &ac);
-    if (rc < 0)
+    if (close_for(c, &ac, agent_client_stat(&ac, path, &st), path, e))
         return -1;
     *out = stat_json(&st);
     json_object_set_new(*out, "path", json_string(path));
@@ -73,17 +79,12 @@ int dp_files_list(struct dp_call *c, json_t **out, struct dperr *e)
     json_t *arr = json_array();
     struct dp_target t;
     const char *path;
-    long rc;
 
     if (!arr || open_for(c, &path, &t, &ac, e)) {
         json_decref(arr);
         return arr ? -1 : dp_fail(e, 500, "internal", "out of memory");
     }
-    rc = agent_client_list(&ac, path, add_entry, arr);
-    if (rc < 0)
-        dp_fail_errno(e, (int)rc, ac.error, path);
-    dp_agent_close(c->dp, &ac);
-    if (rc < 0) {
+    if (close_for(c, &ac, agent_client_list(&ac, path, add_entry, arr), path, e)) {
         json_decref(arr);
         return -1;
     }
@@ -91,7 +92,8 @@ int dp_files_list(struct dp_call *c, json_t **out, struct dperr *e)
     return 0;
 }
 
-int dp_files_mkdir(struct dp_call *c, json_t **out, struct dperr *e)
+/* mkdir and delete: one agent call with a flag from the query, {"path": ...} back. */
+static int path_call(struct dp_call *c, bool mkdir, json_t **out, struct dperr *e)
 {
     struct agent_client ac = { .fd = -1 };
     struct dp_target t;
@@ -100,33 +102,22 @@ int dp_files_mkdir(struct dp_call *c, json_t **out, struct dperr *e)
 
     if (open_for(c, &path, &t, &ac, e))
         return -1;
-    rc = agent_client_mkdir(&ac, path, 0755, dp_query_flag(c->conn, "parents"));
-    if (rc < 0)
-        dp_fail_errno(e, rc, ac.error, path);
-    dp_agent_close(c->dp, &ac);
-    if (rc < 0)
+    rc = mkdir ? agent_client_mkdir(&ac, path, 0755, dp_query_flag(c->conn, "parents"))
+               : agent_client_remove(&ac, path, dp_query_flag(c->conn, "recursive"));
+    if (close_for(c, &ac, rc, path, e))
         return -1;
     *out = json_pack("{s:s}", "path", path);
     return 0;
 }
 
+int dp_files_mkdir(struct dp_call *c, json_t **out, struct dperr *e)
+{
+    return path_call(c, true, out, e);
+}
+
 int dp_files_delete(struct dp_call *c, json_t **out, struct dperr *e)
 {
-    struct agent_client ac = { .fd = -1 };
-    struct dp_target t;
-    const char *path;
-    int rc;
-
-    if (open_for(c, &path, &t, &ac, e))
-        return -1;
-    rc = agent_client_remove(&ac, path, dp_query_flag(c->conn, "recursive"));
-    if (rc < 0)
-        dp_fail_errno(e, rc, ac.error, path);
-    dp_agent_close(c->dp, &ac);
-    if (rc < 0)
-        return -1;
-    *out = json_pack("{s:s}", "path", path);
-    return 0;
+    return path_call(c, false, out, e);
 }
 
 /* ---- upload ---- */
@@ -159,29 +150,15 @@ static int parse_mode(struct MHD_Connection *conn, int *mode, struct dperr *e)
     return 0;
 }
 
-/* Reads an OK or ERROR reply. */
-static int recv_reply(struct agent_client *c, struct agent_frame *f)
-{
-    int rc = agent_client_recv(c, f);
-
-    if (rc < 0)
-        return rc;
-    if (f->type == AGENT_ERROR)
-        return agent_client_frame_error(c, f);
-    return f->type == AGENT_OK ? 0 : -EPROTO;
-}
-
 static int send_write(struct dp_upload *u, int mode)
 {
     struct agent_frame f;
-    int rc;
 
     agent_msg_init(u->ac.msg, AGENT_FILE_WRITE, 0);
     agent_msg_str(u->ac.msg, AGENT_T_PATH, u->path);
     if (mode >= 0)
         agent_msg_u32(u->ac.msg, AGENT_T_MODE, (uint32_t)mode);
-    rc = dp_send_msg(&u->ac);
-    return rc < 0 ? rc : recv_reply(&u->ac, &f);
+    return agent_client_transact(&u->ac, &f);
 }
 
 static int make_parents(struct dp_upload *u)
@@ -284,23 +261,14 @@ int dp_upload_end(struct dp_upload *u, json_t **out, struct dperr *e)
     }
     rc = agent_client_send(&u->ac, AGENT_DATA_END, 0, NULL, 0);
     if (rc == 0)
-        rc = recv_reply(&u->ac, &f);
+        rc = agent_client_recv_reply(&u->ac, &f);
     if (u->failed) {
         *e = u->err;
         return -1;
     }
     if (rc < 0)
         return dp_fail_errno(e, rc, u->ac.error, u->path);
-    {
-        struct agent_tlv_iter it;
-        const uint8_t *v;
-        uint16_t tag, n;
-
-        agent_tlv_begin(&it, f.payload, f.len);
-        while (agent_tlv_next(&it, &tag, &v, &n) == 1)
-            if (tag == AGENT_T_SIZE)
-                agent_tlv_u64(v, n, &size);
-    }
+    agent_client_reply_size(&f, &size);
     dp_touch(u->dp, &u->t);
     *out = json_pack("{s:s,s:I}", "path", u->path, "size", (json_int_t)size);
     return 0;
@@ -364,24 +332,16 @@ static void download_free(void *cls)
 /* Sends FILE_READ; on OK fills *size. */
 static int start_read(struct download *d, const char *path, uint64_t *size)
 {
-    struct agent_tlv_iter it;
     struct agent_frame f;
-    const uint8_t *v;
-    uint16_t tag, n;
     int rc;
 
     agent_msg_init(d->ac.msg, AGENT_FILE_READ, 0);
     agent_msg_str(d->ac.msg, AGENT_T_PATH, path);
-    rc = dp_send_msg(&d->ac);
-    if (rc == 0)
-        rc = recv_reply(&d->ac, &f);
+    rc = agent_client_transact(&d->ac, &f);
     if (rc < 0)
         return rc;
     *size = 0;
-    agent_tlv_begin(&it, f.payload, f.len);
-    while (agent_tlv_next(&it, &tag, &v, &n) == 1)
-        if (tag == AGENT_T_SIZE)
-            agent_tlv_u64(v, n, size);
+    agent_client_reply_size(&f, size);
     return 0;
 }
 

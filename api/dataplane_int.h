@@ -82,9 +82,6 @@ int dp_outbuf_raw(struct dp_outbuf *b, const void *p, size_t n);
 int dp_outbuf_flush(struct dp_outbuf *b, int fd);
 void dp_outbuf_free(struct dp_outbuf *b);
 
-/* Sends one built frame (c->msg) blocking. */
-int dp_send_msg(struct agent_client *c);
-
 /* ---- handlers (a JSON reply in *out, or an error in e) ---- */
 
 struct dp_call {
