@@ -100,16 +100,12 @@ static void on_binary(struct cli_ws *ws, const uint8_t *msg, size_t len, void *a
 
 static int on_stdin(struct cli_ws *ws, struct cli_ws_fd *f, short revents, void *arg)
 {
-    static char buf[65536];
-    ssize_t n = read(f->fd, buf, sizeof(buf));
+    int rc = cli_ws_forward_input(ws, f, 0);
 
     (void)revents;
     (void)arg;
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        return 0;
-    if (n > 0)
-        return cli_ws_send_binary(ws, 0, buf, (size_t)n) ? -1 : 0;
-    f->fd = -1;
+    if (rc != 1)
+        return rc;
     return cli_ws_send_json(ws, json_pack("{s:s}", "type", "stdin_eof")) ? -1 : 0;
 }
 
@@ -201,20 +197,13 @@ int cli_exec_run(const struct cli_conn *conn, const struct cli_exec *e)
         { .fd = -1, .events = POLLIN, .throttle = true, .ready = on_stdin },
         { .fd = -1, .events = POLLIN, .ready = on_signal },
     };
-    char path[600], err[512];
     struct cli_ws *ws;
-    long status;
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    if (cli_path(path, sizeof(path), "/v1/sandboxes/", e->name, "/exec/ws")) {
-        fprintf(stderr, "sbx: bad name '%s'\n", e->name);
-        return 2;
-    }
-    if (cli_ws_connect(conn, path, &h, &r, &ws, &status, err, sizeof(err))) {
-        fprintf(stderr, "sbx: %s\n", err);
-        return 1;
-    }
+    rc = cli_ws_open_sandbox(conn, e->name, "/exec/ws", &h, &r, &ws);
+    if (rc)
+        return rc;
     if (cli_ws_send_json(ws, start_message(e)))
         goto fail;
     r.in = &fds[0];

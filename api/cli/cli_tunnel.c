@@ -34,26 +34,14 @@ static void on_binary(struct cli_ws *ws, const uint8_t *msg, size_t len, void *a
 
 static int on_input(struct cli_ws *ws, struct cli_ws_fd *f, short revents, void *arg)
 {
-    static char buf[65536];
-    ssize_t n = read(f->fd, buf, sizeof(buf));
+    int rc = cli_ws_forward_input(ws, f, -1);
 
     (void)revents;
     (void)arg;
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        return 0;
-    if (n > 0)
-        return cli_ws_send_binary(ws, -1, buf, (size_t)n) ? -1 : 0;
+    if (rc != 1)
+        return rc;
     /* no half-close in the protocol: our side is done, end it once sent */
-    f->fd = -1;
     return cli_ws_close(ws, 1000, NULL) ? -1 : 0;
-}
-
-static int tunnel_path(char *path, size_t len, const char *name, int port)
-{
-    char suffix[32];
-
-    snprintf(suffix, sizeof(suffix), "/tunnel?port=%d", port);
-    return cli_path(path, len, "/v1/sandboxes/", name, suffix);
 }
 
 /* Relays in_fd -> sandbox port -> out_fd until either side ends. */
@@ -63,19 +51,14 @@ static int relay(const struct cli_conn *conn, const char *name, int port, int in
     struct relay r = { .out_fd = out_fd };
     struct cli_ws_fd fds[1] = { { .fd = in_fd, .events = POLLIN, .throttle = true,
                                   .ready = on_input } };
-    char path[600], err[512];
+    char suffix[32];
     struct cli_ws *ws;
-    long status;
     int rc;
 
-    if (tunnel_path(path, sizeof(path), name, port)) {
-        fprintf(stderr, "sbx: bad name '%s'\n", name);
-        return 2;
-    }
-    if (cli_ws_connect(conn, path, &h, &r, &ws, &status, err, sizeof(err))) {
-        fprintf(stderr, "sbx: %s\n", err);
-        return 1;
-    }
+    snprintf(suffix, sizeof(suffix), "/tunnel?port=%d", port);
+    rc = cli_ws_open_sandbox(conn, name, suffix, &h, &r, &ws);
+    if (rc)
+        return rc;
     rc = cli_ws_loop(ws, fds, 1, &r) ? 1 : 0;
     if (rc)
         fprintf(stderr, "sbx: tunnel: %s\n", cli_ws_error(ws));

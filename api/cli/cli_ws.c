@@ -456,6 +456,24 @@ fail:
     return -1;
 }
 
+int cli_ws_open_sandbox(const struct cli_conn *conn, const char *name, const char *suffix,
+                        const struct cli_ws_handler *h, void *arg, struct cli_ws **out)
+{
+    char path[600], err[512];
+    long status;
+
+    *out = NULL;
+    if (cli_path(path, sizeof(path), "/v1/sandboxes/", name, suffix)) {
+        fprintf(stderr, "sbx: bad name '%s'\n", name);
+        return 2;
+    }
+    if (cli_ws_connect(conn, path, h, arg, out, &status, err, sizeof(err))) {
+        fprintf(stderr, "sbx: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 void cli_ws_free(struct cli_ws *ws)
 {
     if (!ws)
@@ -515,6 +533,19 @@ int cli_ws_send_binary(struct cli_ws *ws, int prefix, const void *data, size_t l
     rc = queue(ws, WSLAY_BINARY_FRAME, buf, len + 1);
     free(buf);
     return rc;
+}
+
+int cli_ws_forward_input(struct cli_ws *ws, struct cli_ws_fd *f, int prefix)
+{
+    static char buf[65536];     /* one message at a time: the loop is single-threaded */
+    ssize_t n = read(f->fd, buf, sizeof(buf));
+
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return 0;
+    if (n > 0)
+        return cli_ws_send_binary(ws, prefix, buf, (size_t)n) ? -1 : 0;
+    f->fd = -1;
+    return 1;
 }
 
 int cli_ws_close(struct cli_ws *ws, uint16_t code, const char *reason)

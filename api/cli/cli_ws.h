@@ -36,6 +36,12 @@ int cli_ws_connect(const struct cli_conn *conn, const char *path,
                    long *http_status, char *err, size_t errlen);
 void cli_ws_free(struct cli_ws *ws);
 
+/* cli_ws_connect to /v1/sandboxes/NAME SUFFIX (e.g. "/exec/ws"), saying on stderr why
+ * it failed. Returns 0 with *out set, 2 for a name that makes no path, 1 when it could
+ * not connect or sbx-api refused (an exit status for the command). */
+int cli_ws_open_sandbox(const struct cli_conn *conn, const char *name, const char *suffix,
+                        const struct cli_ws_handler *h, void *arg, struct cli_ws **out);
+
 /* Runs until the close handshake is done, the server went away, or a
  * callback ended it. Returns 0, or -1 on a transport error (cli_ws_error). */
 int cli_ws_loop(struct cli_ws *ws, struct cli_ws_fd *fds, size_t nfds, void *arg);
@@ -46,6 +52,12 @@ int cli_ws_send_json(struct cli_ws *ws, json_t *obj);     /* takes obj's referen
 /* A binary message: the byte prefix (if >= 0) then data. */
 int cli_ws_send_binary(struct cli_ws *ws, int prefix, const void *data, size_t len);
 int cli_ws_close(struct cli_ws *ws, uint16_t code, const char *reason);
+
+/* For a cli_ws_fd's ready callback: reads what f->fd has and queues it as one binary
+ * message with the byte prefix (if >= 0). Returns 0 (queued, or nothing to read now),
+ * -1 when it could not queue, 1 at end of input or a read error (f->fd is -1 then;
+ * the caller says so to the server its own way). */
+int cli_ws_forward_input(struct cli_ws *ws, struct cli_ws_fd *f, int prefix);
 
 /* After the loop: the close code the server sent (0 if none) and its reason. */
 uint16_t cli_ws_close_code(const struct cli_ws *ws);
