@@ -138,6 +138,7 @@ void aio_fini(struct snapfs_disk *d)
     d->aio = NULL;
 }
 
+int snapfs_aio_available(const struct snapfs_disk *d) { return d->aio && d->aio->ring_ok; }
 int snapfs_aio_fd(struct snapfs_disk *d) { return d->aio ? d->aio->efd : -EINVAL; }
 unsigned snapfs_aio_inflight(const struct snapfs_disk *d) { return d->aio ? d->aio->inflight : 0; }
 bool aio_idle_writes(struct snapfs_disk *d) { return !d->aio || d->aio->writes == 0; }

@@ -163,6 +163,11 @@ struct snapfs_req {
     struct snapfs_req *next_;
 };
 
+/* Non-zero when the disk has an io_uring (it may not: io_uring disabled by
+ * policy); without one snapfs_aio_submit fails with -ENOSYS and only the
+ * synchronous calls work. */
+int snapfs_aio_available(const struct snapfs_disk *disk);
+
 /* File descriptor that becomes readable when completions are waiting. */
 int snapfs_aio_fd(struct snapfs_disk *disk);
 

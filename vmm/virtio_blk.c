@@ -1,16 +1,15 @@
-/* virtio-blk over a snapfs disk (see virtio_blk.h). Requests are served one
- * after the other on the event loop thread with the synchronous snapfs calls,
- * reading and writing guest memory in place through the chain's iovecs. */
-#include "virtio_blk.h"
+/* virtio-blk over a snapfs disk (see virtio_blk.h): the device, its queue
+ * processing and life cycle. Requests themselves are in virtio_blk_req.c. */
+#include "virtio_blk_int.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <stdatomic.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
-#include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 
 #include "devices.h"
@@ -23,175 +22,49 @@
 #define MAX_DISCARD_SECTORS (1u << 24)
 #define DISCARD_ALIGN_SECTORS (BLK_SIZE / SECTOR)
 
-struct virtio_blk {
-    struct virtio_mmio_dev *dev;
-    struct virtio_dev_ops ops;   /* features depend on read_only */
-    struct evloop *loop;
-    struct snapfs_store *store;
-    struct snapfs_disk *disk;
-    bool read_only;
-    uint64_t sectors;            /* capacity in 512-byte sectors */
-    struct virtio_blk_config cfg;
-    atomic_bool kick_scheduled;
-    struct virtq_chain chain;    /* scratch: one request at a time */
-    struct iovec data[VIRTQ_CHAIN_MAX_SEGS];
-};
-
 static void schedule_kick(struct virtio_blk *b);
 
-/* ---- requests ---- */
+/* ---- the queue ---- */
 
-/* [sector, sector + len) in whole sectors inside the disk (no overflow: sector
- * is compared with the capacity before any multiplication). */
-static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t len)
+static void signal_answers(struct virtio_blk *b)
 {
-    return len % SECTOR == 0 && sector <= b->sectors && len / SECTOR <= b->sectors - sector;
+    if (!b->pushed)
+        return;
+    b->pushed = 0;
+    virtio_mmio_signal_used(b->dev, 0);
 }
 
-/* Reads or writes len bytes at sector between the disk and the chain's data
- * bytes (writable ones before the status for a read, readable ones after the
- * header for a write). */
-static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, bool write,
-                     uint64_t sector, size_t len)
-{
-    size_t data_off = write ? sizeof(struct virtio_blk_outhdr) : 0, got = 0;
-    unsigned n = virtq_chain_slice(c, !write, data_off, len, b->data, VIRTQ_CHAIN_MAX_SEGS);
-    uint64_t off = sector * SECTOR;
-
-    for (unsigned i = 0; i < n; i++)
-        got += b->data[i].iov_len;
-    if (got != len || n > VIRTIO_BLK_SEG_MAX)
-        return VIRTIO_BLK_S_IOERR;
-    for (unsigned i = 0; i < n; i++) {
-        const struct iovec *v = &b->data[i];
-        int rc = write ? snapfs_pwrite(b->disk, v->iov_base, v->iov_len, off)
-                       : snapfs_pread(b->disk, v->iov_base, v->iov_len, off);
-        if (rc < 0) {
-            log_warn("virtio-blk: %s", snapfs_error());
-            return VIRTIO_BLK_S_IOERR;
-        }
-        off += v->iov_len;
-    }
-    return VIRTIO_BLK_S_OK;
-}
-
-static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c)
-{
-    struct virtio_blk_discard_write_zeroes seg;
-    const size_t hdr = sizeof(struct virtio_blk_outhdr);
-    uint64_t sector;
-    uint32_t count;
-
-    if (b->read_only)
-        return VIRTIO_BLK_S_IOERR;
-    /* max_discard_seg is 1: exactly one segment after the header. */
-    if (c->out_len != hdr + sizeof(seg) || virtq_chain_read(c, hdr, &seg, sizeof(seg)) != sizeof(seg))
-        return VIRTIO_BLK_S_IOERR;
-    if (seg.flags)
-        return VIRTIO_BLK_S_UNSUPP; /* unmap or reserved bits */
-    sector = le64toh(seg.sector);
-    count = le32toh(seg.num_sectors);
-    if (count > MAX_DISCARD_SECTORS || !range_ok(b, sector, (uint64_t)count * SECTOR))
-        return VIRTIO_BLK_S_IOERR;
-    if (snapfs_discard(b->disk, (uint64_t)count * SECTOR, sector * SECTOR) < 0) {
-        log_warn("virtio-blk: %s", snapfs_error());
-        return VIRTIO_BLK_S_IOERR;
-    }
-    return VIRTIO_BLK_S_OK;
-}
-
-/* The image name, NUL-padded (not terminated when it has 20 bytes or more). */
-static size_t do_get_id(struct virtio_blk *b, const struct virtq_chain *c, size_t room)
-{
-    char id[VIRTIO_BLK_ID_BYTES] = { 0 };
-    const char *name = snapfs_disk_image(b->disk);
-    size_t len = strlen(name);
-
-    memcpy(id, name, len < sizeof(id) ? len : sizeof(id));
-    return virtq_chain_write(c, 0, id, room < sizeof(id) ? room : sizeof(id));
-}
-
-static int do_flush(struct virtio_blk *b)
-{
-    int rc = snapfs_flush(b->disk);
-
-    if (rc < 0)
-        log_warn("virtio-blk: %s", snapfs_error());
-    return rc;
-}
-
-/* Serves one request whose header is h; *written gets the data bytes written
- * to the guest (before the status byte). Returns the status. */
-static uint8_t do_request(struct virtio_blk *b, const struct virtq_chain *c,
-                          const struct virtio_blk_outhdr *h, size_t *written)
-{
-    const size_t room = c->in_len - 1; /* writable bytes before the status */
-    const size_t out_data = c->out_len - sizeof(*h);
-    uint64_t sector = le64toh(h->sector);
-    uint8_t st;
-
-    switch (le32toh(h->type)) {
-    case VIRTIO_BLK_T_IN:
-        if (!range_ok(b, sector, room))
-            return VIRTIO_BLK_S_IOERR;
-        st = do_rw(b, c, false, sector, room);
-        *written = st == VIRTIO_BLK_S_OK ? room : 0;
-        return st;
-    case VIRTIO_BLK_T_OUT:
-        if (b->read_only || !range_ok(b, sector, out_data))
-            return VIRTIO_BLK_S_IOERR;
-        return do_rw(b, c, true, sector, out_data);
-    case VIRTIO_BLK_T_FLUSH:
-        return do_flush(b) < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
-    case VIRTIO_BLK_T_GET_ID:
-        *written = do_get_id(b, c, room);
-        return VIRTIO_BLK_S_OK;
-    case VIRTIO_BLK_T_DISCARD:
-        return do_discard(b, c);
-    default:
-        return VIRTIO_BLK_S_UNSUPP;
-    }
-}
-
-/* Serves chain c (which has at least one writable byte) and writes its status
- * into the last writable byte; returns the used length. */
-static uint32_t serve_chain(struct virtio_blk *b, const struct virtq_chain *c)
-{
-    struct virtio_blk_outhdr h;
-    size_t written = 0;
-    uint8_t status = VIRTIO_BLK_S_IOERR;
-
-    if (virtq_chain_read(c, 0, &h, sizeof(h)) == sizeof(h))
-        status = do_request(b, c, &h, &written);
-    virtq_chain_write(c, c->in_len - 1, &status, 1);
-    return (uint32_t)(written + 1);
-}
-
-/* With the device lock held. At most one queue's worth of requests per call,
- * so that a busy guest cannot hold the loop; the rest is scheduled again. */
+/* With the device lock held. Starts at most one queue's worth of requests per
+ * call, so that a busy guest cannot hold the loop; the rest is scheduled
+ * again. Stops while a write waits for the writes in flight. */
 static void blk_process(struct virtio_blk *b)
 {
     struct virtq *q = virtio_mmio_queue(b->dev, 0);
-    unsigned served = 0;
+    unsigned started = 0;
     int rc = 0;
 
     if (!q)
         return;
-    while (served < VIRTIO_BLK_QUEUE_SIZE && (rc = virtq_pop(q, &b->chain)) > 0) {
+    while (blk_req_resume(b) && started < VIRTIO_BLK_QUEUE_SIZE &&
+           (rc = virtq_pop(q, &b->chain)) > 0) {
         if (b->chain.in_len == 0) {
             rc = -EINVAL;
             break;
         }
-        virtq_push(q, b->chain.head, serve_chain(b, &b->chain));
-        served++;
+        if (blk_req_start(b, &b->chain) < 0) {
+            virtq_unpop(q); /* out of memory: try again later */
+            rc = 0;
+            schedule_kick(b);
+            break;
+        }
+        started++;
     }
-    if (served)
-        virtio_mmio_signal_used(b->dev, 0);
+    signal_answers(b);
     if (rc == -EINVAL)
         virtio_mmio_device_error(b->dev, "request without a status byte");
     else if (rc < 0)
         virtio_mmio_device_error(b->dev, "malformed request queue");
-    else if (served == VIRTIO_BLK_QUEUE_SIZE)
+    else if (started == VIRTIO_BLK_QUEUE_SIZE)
         schedule_kick(b);
 }
 
@@ -202,12 +75,57 @@ void virtio_blk_process(struct virtio_blk *b)
     virtio_mmio_unlock(b->dev);
 }
 
+/* Runs the callbacks of finished I/O (which answer the guest), then starts
+ * what waited for them. With the device lock held. */
+static void blk_complete(struct virtio_blk *b)
+{
+    if (snapfs_aio_process(b->disk) < 0)
+        log_warn("virtio-blk: %s", snapfs_error());
+    blk_process(b);
+}
+
+static void blk_aio_ready(void *opaque, int fd, uint32_t events)
+{
+    struct virtio_blk *b = opaque;
+
+    (void)fd, (void)events;
+    virtio_mmio_lock(b->dev);
+    blk_complete(b);
+    virtio_mmio_unlock(b->dev);
+}
+
+void virtio_blk_drain(struct virtio_blk *b)
+{
+    struct pollfd p = { .fd = b->use_aio ? snapfs_aio_fd(b->disk) : -1, .events = POLLIN };
+
+    virtio_mmio_lock(b->dev);
+    while (b->inflight) {
+        virtio_mmio_unlock(b->dev);
+        poll(&p, 1, 100);
+        virtio_mmio_lock(b->dev);
+        blk_complete(b);
+    }
+    virtio_mmio_unlock(b->dev);
+}
+
+unsigned virtio_blk_inflight(struct virtio_blk *b)
+{
+    unsigned n;
+
+    virtio_mmio_lock(b->dev);
+    n = b->inflight;
+    virtio_mmio_unlock(b->dev);
+    return n;
+}
+
 static void blk_kick(void *opaque)
 {
     struct virtio_blk *b = opaque;
 
+    virtio_mmio_lock(b->dev);
     atomic_store(&b->kick_scheduled, false);
-    virtio_blk_process(b);
+    blk_process(b);
+    virtio_mmio_unlock(b->dev);
 }
 
 static void schedule_kick(struct virtio_blk *b)
@@ -251,6 +169,17 @@ static void blk_queue_notify(struct virtio_mmio_dev *dev, unsigned q)
     schedule_kick(blk_of(dev));
 }
 
+/* Requests in flight finish, but their answers are dropped: the rings they
+ * belonged to are gone. */
+static void blk_reset(struct virtio_mmio_dev *dev)
+{
+    struct virtio_blk *b = blk_of(dev);
+
+    b->gen++;
+    blk_req_drop_stalled(b);
+    b->pushed = 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
@@ -261,6 +190,7 @@ static const struct virtio_dev_ops blk_ops = {
     .config_read = blk_config_read,
     .activate = blk_activate,
     .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
 };
 
 /* ---- life cycle ---- */
@@ -279,7 +209,7 @@ static void fill_config(struct virtio_blk *b)
 struct virtio_blk *virtio_blk_create(struct bus *bus, uint64_t base, unsigned gsi,
                                      const struct irq_chip *irq, const struct guest_mem *mem,
                                      struct evloop *loop, struct snapfs_store *store,
-                                     struct snapfs_disk *disk, bool read_only)
+                                     struct snapfs_disk *disk, bool read_only, bool sync_io)
 {
     struct virtio_blk *b = NULL;
     int err = EINVAL;
@@ -292,14 +222,24 @@ struct virtio_blk *virtio_blk_create(struct bus *bus, uint64_t base, unsigned gs
         goto fail;
     *b = (struct virtio_blk){ .ops = blk_ops, .loop = loop, .store = store, .disk = disk,
                               .read_only = read_only,
+                              .use_aio = !sync_io && snapfs_aio_available(disk),
                               .sectors = snapfs_disk_size(disk) / SECTOR };
     if (read_only)
         b->ops.features |= 1ull << VIRTIO_BLK_F_RO;
+    if (!sync_io && !b->use_aio)
+        log_warn("virtio-blk: io_uring is not available; serving requests synchronously");
     fill_config(b);
     b->dev = virtio_mmio_create(bus, base, gsi, irq, mem, &b->ops, b);
-    if (b->dev)
+    if (!b->dev) {
+        err = errno;
+        goto fail;
+    }
+    if (!b->use_aio)
         return b;
-    err = errno;
+    err = -evloop_add(loop, snapfs_aio_fd(disk), EPOLLIN, blk_aio_ready, b);
+    if (err == 0)
+        return b;
+    virtio_mmio_destroy(b->dev);
 fail:
     free(b);
     if (disk)
@@ -337,6 +277,8 @@ static int parse_item(const char *item, size_t len, struct virtio_blk_spec *out)
         return copy_value(out->image, sizeof(out->image), eq + 1, vlen);
     if (klen == 7 && !memcmp(item, "overlay", 7))
         return copy_value(out->overlay, sizeof(out->overlay), eq + 1, vlen);
+    if (klen == 2 && !memcmp(item, "io", 2))
+        return copy_value(out->io, sizeof(out->io), eq + 1, vlen);
     return -EINVAL;
 }
 
@@ -352,7 +294,8 @@ int virtio_blk_parse_spec(const char *spec, struct virtio_blk_spec *out, char *e
 
         if (parse_item(p, len, out) < 0) {
             snprintf(err, errlen, "bad item '%.*s' (want store=DIR,image=NAME or "
-                     "store=DIR,overlay=PATH)", (int)(len > 200 ? 200 : len), p);
+                     "store=DIR,overlay=PATH, and optionally io=uring|sync)",
+                     (int)(len > 200 ? 200 : len), p);
             goto bad;
         }
         if (!comma)
@@ -361,6 +304,10 @@ int virtio_blk_parse_spec(const char *spec, struct virtio_blk_spec *out, char *e
     }
     if (!out->store[0] || !out->image[0] == !out->overlay[0]) {
         snprintf(err, errlen, "want store=DIR and exactly one of image=NAME, overlay=PATH");
+        goto bad;
+    }
+    if (out->io[0] && strcmp(out->io, "uring") && strcmp(out->io, "sync")) {
+        snprintf(err, errlen, "io=%s: want io=uring or io=sync", out->io);
         goto bad;
     }
     if (out->image[0] && !snapfs_name_valid(out->image)) {
@@ -402,7 +349,8 @@ struct virtio_blk *virtio_blk_open(struct bus *bus, uint64_t base, unsigned gsi,
             snapfs_store_close(store);
         goto out;
     }
-    b = virtio_blk_create(bus, base, gsi, irq, mem, loop, store, disk, !s->overlay[0]);
+    b = virtio_blk_create(bus, base, gsi, irq, mem, loop, store, disk, !s->overlay[0],
+                          !strcmp(s->io, "sync"));
     if (!b) {
         saved = errno;
         snprintf(err, errlen, "%s", strerror(saved));
@@ -418,8 +366,14 @@ void virtio_blk_destroy(struct virtio_blk *b)
 {
     if (!b)
         return;
-    virtio_mmio_destroy(b->dev);
+    /* Closing the disk runs the callbacks of requests still in flight: they
+     * see closing and only free their state. */
+    b->closing = true;
+    if (b->use_aio)
+        evloop_del(b->loop, snapfs_aio_fd(b->disk));
+    blk_req_drop_stalled(b);
     snapfs_disk_close(b->disk);
+    virtio_mmio_destroy(b->dev);
     if (b->store)
         snapfs_store_close(b->store);
     free(b);

@@ -12,8 +12,11 @@
  * request gets IOERR. A chain with no writable byte cannot carry a status: the
  * device then asks for a reset (DEVICE_NEEDS_RESET).
  *
- * Threads: requests run synchronously on the event loop thread, with the
- * device lock held; a vCPU's queue kick is handed to the loop with evloop_call. */
+ * Threads: a vCPU's queue kick is handed to the event loop with evloop_call;
+ * the loop pops requests and starts them on snapfs's io_uring path (many in
+ * flight, completions reaped when snapfs_aio_fd is readable), or, with
+ * io=sync or where io_uring is not available, serves each synchronously. All
+ * of it runs with the device lock held. */
 #ifndef SBX_VMM_VIRTIO_BLK_H
 #define SBX_VMM_VIRTIO_BLK_H
 
@@ -33,11 +36,13 @@
 struct virtio_blk;
 
 /* The parts of a --disk SPEC: "store=DIR,image=NAME" (the image, read-only) or
- * "store=DIR,overlay=PATH" (the overlay read-write, on its own base image). */
+ * "store=DIR,overlay=PATH" (the overlay read-write, on its own base image),
+ * plus "io=uring" (the default) or "io=sync". */
 struct virtio_blk_spec {
     char store[PATH_MAX];
     char image[SNAPFS_NAME_MAX + 1];  /* "" with an overlay */
     char overlay[PATH_MAX];           /* "" for a read-only image */
+    char io[8];                       /* "", "uring" or "sync" */
 };
 
 /* Parses spec (keys in any order, each at most once; values must not be empty
@@ -48,11 +53,13 @@ int virtio_blk_parse_spec(const char *spec, struct virtio_blk_spec *out, char *e
 /* Creates the device on bus at base/gsi (see virtio_mmio_create) over disk,
  * served through loop. Takes ownership of disk and of store (may be NULL),
  * closing them in virtio_blk_destroy, also when this fails. read_only adds
- * VIRTIO_BLK_F_RO. Set-up time only. Returns the device or NULL with errno set. */
+ * VIRTIO_BLK_F_RO. sync_io serves requests with the synchronous snapfs calls
+ * even where io_uring works. Set-up time only. Returns the device or NULL with
+ * errno set. */
 struct virtio_blk *virtio_blk_create(struct bus *bus, uint64_t base, unsigned gsi,
                                      const struct irq_chip *irq, const struct guest_mem *mem,
                                      struct evloop *loop, struct snapfs_store *store,
-                                     struct snapfs_disk *disk, bool read_only);
+                                     struct snapfs_disk *disk, bool read_only, bool sync_io);
 
 /* Parses spec, opens its store and disk and creates the device on them.
  * Returns the device, or NULL with errno set and a reason in err. */
@@ -68,8 +75,15 @@ void virtio_blk_destroy(struct virtio_blk *blk);
 /* The transport handle (base/size/gsi, status). */
 struct virtio_mmio_dev *virtio_blk_dev(struct virtio_blk *blk);
 
-/* Serves every request on the queue now (takes the device lock). Loop thread
- * only; tests and fuzzers that run no loop call it in place of the loop. */
+/* Starts the requests on the queue now (takes the device lock). Tests and
+ * fuzzers call it in place of a queue kick. */
 void virtio_blk_process(struct virtio_blk *blk);
+
+/* Waits until no request is in flight, reaping completions itself (so it
+ * works whether or not the loop runs). Tests and fuzzers. */
+void virtio_blk_drain(struct virtio_blk *blk);
+
+/* Requests started and not yet answered. */
+unsigned virtio_blk_inflight(struct virtio_blk *blk);
 
 #endif

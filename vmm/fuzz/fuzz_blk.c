@@ -1,7 +1,8 @@
 /* Fuzzes virtio-blk with guest-written request chains, driving the device as a
  * guest would (virtio-mmio initialisation through the bus). The disk is a real
  * snapfs overlay on a 1 MiB image, made once in a temporary store. The event
- * loop is not run: the fuzzer processes the queue itself (virtio_blk_process).
+ * loop is not run: the fuzzer processes the queue itself (virtio_blk_process)
+ * and waits for the io_uring completions (virtio_blk_drain).
  * Input: records of { u8 flags; u16 len (LE); u8 bytes[len] }, each one chain:
  * bytes are its readable part (header, then data or a discard segment);
  *   bit 0     split the readable part over two descriptors
@@ -98,6 +99,7 @@ static bool process(void)
     uint32_t id, len;
 
     virtio_blk_process(blk);
+    virtio_blk_drain(blk);
     while (td_used(&t, 0, &id, &len))
         CHECK(id < QSIZE && len <= wr_sizes[6] + 2);
     return !(td_rd(&t, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
