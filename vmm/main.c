@@ -11,6 +11,7 @@
 #include "devices.h"
 #include "log.h"
 #include "options.h"
+#include "seccomp.h"
 #include "vm.h"
 
 /* SIGINT/SIGTERM/SIGHUP stop the guest like a power cut, reported as
@@ -83,7 +84,8 @@ int main(int argc, char **argv)
     }
     log_set_level(opts.verbose >= 2 ? LOG_DEBUG : opts.verbose ? LOG_INFO : LOG_WARN);
     int code = VM_EXIT_SETUP;
-    if (setup(&vm, &opts) == 0)
+    /* The filter goes on once everything is opened and before any guest code runs. */
+    if (setup(&vm, &opts) == 0 && vmm_seccomp_install(opts.seccomp) == 0)
         code = vm_run(&vm);
     vm_destroy(&vm);
     return code;

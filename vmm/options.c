@@ -16,7 +16,8 @@ const char *vmm_options_usage(void)
 {
     return "usage: sbx-vmm --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MIB] [--vcpus N]\n"
            "               [--console stdio|none|PATH] [--vsock-uds PATH]\n"
-           "               [--disk store=DIR,image=NAME|store=DIR,overlay=PATH] [-v]\n"
+           "               [--disk store=DIR,image=NAME|store=DIR,overlay=PATH]\n"
+           "               [--seccomp kill|log|off] [-v]\n"
            "  --kernel PATH     Linux bzImage or ELF vmlinux (x86_64)\n"
            "  --initrd PATH     initial ramdisk\n"
            "  --cmdline STR     kernel command line (default: a quiet serial console)\n"
@@ -26,6 +27,10 @@ const char *vmm_options_usage(void)
            "  --vsock-uds PATH  Unix socket bridging the guest's vsock (CID 3)\n"
            "  --disk SPEC       virtio-blk disk from a snapfs store: store=DIR,image=NAME\n"
            "                    (read-only) or store=DIR,overlay=PATH (read-write overlay)\n"
+           "  --seccomp MODE    system calls outside the VMM's run-time allow-list, from\n"
+           "                    just before the guest runs: kill (default: the process\n"
+           "                    dies of SIGSYS), log (allowed, logged by the kernel:\n"
+           "                    dmesg/audit, to find a missing one), off (no filter)\n"
            "  -v                more logging (repeat for debug)\n"
            "exit status: 0 guest powered off, 1 set-up error, 2 guest reset or rebooted,\n"
            "             3 guest crashed (triple fault, KVM internal error, failed entry)\n";
@@ -46,7 +51,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_VCPUS, OPT_CONSOLE, OPT_VSOCK,
-       OPT_DISK };
+       OPT_DISK, OPT_SECCOMP };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -57,6 +62,7 @@ static const struct option long_opts[] = {
     { "console", required_argument, NULL, OPT_CONSOLE },
     { "vsock-uds", required_argument, NULL, OPT_VSOCK },
     { "disk", required_argument, NULL, OPT_DISK },
+    { "seccomp", required_argument, NULL, OPT_SECCOMP },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -82,6 +88,12 @@ static int apply_option(struct vmm_options *o, int c, const char *arg, char *err
         }
         o->mem_mib = v;
         return 0;
+    case OPT_SECCOMP:
+        if (vmm_seccomp_parse(arg, &o->seccomp) < 0) {
+            snprintf(err, errlen, "--seccomp: expected kill, log or off, got '%s'", arg);
+            return -EINVAL;
+        }
+        return 0;
     case OPT_VCPUS:
         if (parse_u64(arg, 1, VMM_MAX_VCPUS, &v) < 0) {
             snprintf(err, errlen, "--vcpus: expected 1 to %d, got '%s'", VMM_MAX_VCPUS, arg);
@@ -99,7 +111,8 @@ int vmm_options_parse(struct vmm_options *o, int argc, char **argv, char *err, s
 {
     int c;
 
-    *o = (struct vmm_options){ .console = "stdio", .mem_mib = 256, .vcpus = 1 };
+    *o = (struct vmm_options){ .console = "stdio", .mem_mib = 256, .vcpus = 1,
+                                .seccomp = VMM_SECCOMP_KILL };
     optind = 0;  /* 0, not 1: glibc then also forgets the previous argv's state */
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {

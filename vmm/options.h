@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seccomp.h"
+
 #define VMM_MAX_VCPUS   64
 #define VMM_MIN_MEM_MIB 16
 #define VMM_MAX_MEM_MIB (1024 * 1024)
@@ -18,6 +20,7 @@ struct vmm_options {
     const char *disk;       /* virtio-blk SPEC (parsed by virtio_blk.c); NULL: no disk */
     uint64_t mem_mib;
     unsigned vcpus;
+    enum vmm_seccomp_mode seccomp;  /* --seccomp; default VMM_SECCOMP_KILL */
     int verbose;            /* -v count */
     int help;
 };
