@@ -14,6 +14,7 @@ BOXES=$WORK/boxes
 KEY=$WORK/key
 FAILS=0
 BACKEND_PID= ROUTER_PID= PORT=
+EXTRA_PIDS=()   # a test's other background processes (sbx-api, agents...): cleanup ends them
 DOMAIN=${DOMAIN:-localhost} SCHEME=${SCHEME:-http}
 head -c 32 /dev/urandom > "$KEY"
 chmod 600 "$KEY"
@@ -75,6 +76,9 @@ stop_router() {
 }
 
 cleanup() {
+    local p
+    for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    EXTRA_PIDS=()
     stop_router
     [[ -n $BACKEND_PID ]] && kill "$BACKEND_PID" 2>/dev/null && wait "$BACKEND_PID" 2>/dev/null
     BACKEND_PID=
@@ -100,3 +104,11 @@ url() { echo "$SCHEME://$1--$2.$DOMAIN:$PORT$3"; } # SANDBOX PORT PATH
 
 # c ARGS...: curl through the router, whatever host the URL names.
 c() { curl -sS --max-time 20 --connect-to "::127.0.0.1:$PORT" "$@"; }
+
+# check_ws_echo HOST HEADER: a WebSocket through the router to the service's /ws echoes
+# messages and passes the close on (ws_echo.py; HEADER carries the token).
+check_ws_echo() {
+    local out
+    out=$(timeout 20 python3 "$TESTS_DIR/ws_echo.py" "$PORT" "$1" "$2")
+    check "messages echoed, close passed" "echo=True eof=True" "$out"
+}

@@ -13,15 +13,6 @@ VMM=$TESTS_DIR/../../api/tests/agent_vmm.py
 for f in "$API_BIN" "$INIT" "$VMM"; do [[ -x $f ]] || skip "needs $f"; done
 STATE=$WORK/state
 APIKEY=router-test-key-0123456789abcdef
-EXTRA_PIDS=()
-api_cleanup() {
-    local p
-    for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    EXTRA_PIDS=()
-    cleanup
-}
-trap api_cleanup EXIT
-trap 'api_cleanup; exit 1' TERM INT
 
 mkdir -p "$STATE/snapshots"
 echo "not a file system" > "$STATE/snapshots/base.img"

@@ -9,15 +9,6 @@
 AGENT=$BUILD/bin/sbx-init
 [[ -x $AGENT ]] || skip "no $AGENT (make build/bin/sbx-init)"
 STATE=$WORK/state
-EXTRA_PIDS=()
-sbx_cleanup() {
-    local p
-    for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    EXTRA_PIDS=()
-    cleanup
-}
-trap sbx_cleanup EXIT
-trap 'sbx_cleanup; exit 1' TERM INT
 
 wait_sock() { # PATH SECONDS
     local i
@@ -93,41 +84,7 @@ wait "${pids[@]}"
 check "16 tunnels at once" 16 "$(cat "$WORK"/par.* | grep -c '^200$')"
 
 say "WebSocket echo"
-out=$(timeout 20 python3 - "$PORT" "$tok" "$HTTP" <<'PY'
-import base64, os, socket, struct, sys
-port, tok, svc = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-s = socket.create_connection(("127.0.0.1", port))
-key = base64.b64encode(os.urandom(16)).decode()
-s.sendall(("GET /ws HTTP/1.1\r\nHost: box1--%s.localhost\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-           "X-Sbx-Service-Token: %s\r\n\r\n" % (svc, key, tok)).encode())
-f = s.makefile("rb")
-status = f.readline()
-while f.readline() not in (b"\r\n", b""):
-    pass
-def send(op, payload):
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else bytes([0xfe]) + struct.pack("!H", n))
-    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-def recv():
-    h = f.read(2)
-    n = h[1] & 127
-    if n == 126:
-        n = struct.unpack("!H", f.read(2))[0]
-    return h[0] & 15, f.read(n)
-ok = status.startswith(b"HTTP/1.1 101")
-for msg in [b"hello", b"x" * 5000, "h\xe9llo".encode()]:
-    send(1, msg)
-    op, got = recv()
-    ok = ok and op == 1 and got == msg
-send(8, b"")
-op, _ = recv()
-ok = ok and op == 8
-print("echo=%s eof=%s" % (ok, f.read(1) == b""))
-PY
-)
-check "messages echoed, close passed" "echo=True eof=True" "$out"
+check_ws_echo "$(host box1 "$HTTP")" "X-Sbx-Service-Token: $tok"
 
 say "clear answers"
 out=$(c -i -H "X-Sbx-Service-Token: $tok" "$(url nobox "$HTTP" /)")

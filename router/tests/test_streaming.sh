@@ -32,41 +32,7 @@ PY
 check "first event before the pause, all after it" "first=True total_ok=True three=True" "$out"
 
 say "WebSocket echo"
-out=$(timeout 20 python3 - "$PORT" "$tok" <<'PY'
-import base64, os, socket, struct, sys
-port, tok = int(sys.argv[1]), sys.argv[2]
-s = socket.create_connection(("127.0.0.1", port))
-key = base64.b64encode(os.urandom(16)).decode()
-s.sendall(("GET /ws HTTP/1.1\r\nHost: box1--8080.localhost\r\nUpgrade: websocket\r\n"
-           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-           "Cookie: sbx_svc=%s\r\n\r\n" % (key, tok)).encode())
-f = s.makefile("rb")
-status = f.readline()
-while f.readline() not in (b"\r\n", b""):
-    pass
-def send(op, payload):
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else bytes([0xfe]) + struct.pack("!H", n))
-    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-def recv():
-    h = f.read(2)
-    n = h[1] & 127
-    if n == 126:
-        n = struct.unpack("!H", f.read(2))[0]
-    return h[0] & 15, f.read(n)
-ok = status.startswith(b"HTTP/1.1 101")
-for msg in [b"hello", b"x" * 5000, "héllo".encode()]:
-    send(1, msg)
-    op, got = recv()
-    ok = ok and op == 1 and got == msg
-send(8, b"")
-op, _ = recv()
-ok = ok and op == 8
-print("echo=%s eof=%s" % (ok, f.read(1) == b""))
-PY
-)
-check "messages echoed, close passed" "echo=True eof=True" "$out"
+check_ws_echo "$(host box1 8080)" "Cookie: sbx_svc=$tok"
 
 say "large download in bounded memory"
 before=$(hwm)
