@@ -16,17 +16,8 @@
 #include <unistd.h>
 
 #include "../backend.h"
+#include "check.h"
 #include "sbx/agent_proto.h"
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static const struct backend_ops *ops;
 

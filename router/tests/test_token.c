@@ -7,17 +7,8 @@
 #include <unistd.h>
 
 #include "../route.h"
+#include "check.h"
 #include "sbx/svc_token.h"
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static struct http_span span(const char *s)
 {
