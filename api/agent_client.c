@@ -31,13 +31,15 @@ int agent_client_connect_unix(const char *path)
 	return fd;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+int agent_client_write_all(int fd, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
 	while (n) {
 		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
 
+		if (w < 0 && errno == ENOTSOCK)
+			w = write(fd, b, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
@@ -77,7 +79,7 @@ int agent_client_connect_vsock_uds(const char *path, unsigned port)
 	if (fd < 0)
 		return fd;
 	snprintf(line, sizeof(line), "CONNECT %u\n", port);
-	rc = write_all(fd, line, strlen(line));
+	rc = agent_client_write_all(fd, line, strlen(line));
 	if (rc == 0)
 		rc = read_line(fd, line, sizeof(line));
 	if (rc == 0 && strncmp(line, "OK ", 3) != 0)
@@ -99,9 +101,9 @@ int agent_client_send(struct agent_client *c, uint16_t type, uint32_t id, const 
 	if (n > AGENT_MAX_PAYLOAD)
 		return -EMSGSIZE;
 	agent_frame_header(hdr, type, id, (uint32_t)n);
-	rc = write_all(c->fd, hdr, sizeof(hdr));
+	rc = agent_client_write_all(c->fd, hdr, sizeof(hdr));
 	if (rc == 0 && n)
-		rc = write_all(c->fd, p, n);
+		rc = agent_client_write_all(c->fd, p, n);
 	return rc;
 }
 
@@ -113,7 +115,7 @@ static int send_msg(struct agent_client *c)
 		snprintf(c->error, sizeof(c->error), "request larger than %d bytes", AGENT_MAX_FRAME);
 		return -EMSGSIZE;
 	}
-	return write_all(c->fd, m->buf, m->len);
+	return agent_client_write_all(c->fd, m->buf, m->len);
 }
 
 int agent_client_has_frame(const struct agent_client *c)
@@ -438,7 +440,7 @@ static int put_stream(struct agent_client *c, agent_source_fn src, void *opaque,
 		if (n <= 0)
 			return (int)n;
 		agent_frame_header(buf, AGENT_DATA, 0, (uint32_t)n);
-		rc = write_all(c->fd, buf, AGENT_HDR_SIZE + (size_t)n);
+		rc = agent_client_write_all(c->fd, buf, AGENT_HDR_SIZE + (size_t)n);
 		if (rc < 0)
 			return rc;
 		if (++frames % 16 == 0 && (rc = put_early_error(c)) < 0) {

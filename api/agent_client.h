@@ -23,6 +23,10 @@ struct agent_client {
 	char error[1024];       /* the agent's last ERROR message, or a local explanation */
 };
 
+/* Writes all n bytes to fd, retrying after EINTR: to a socket with MSG_NOSIGNAL (a gone
+ * peer is -EPIPE, not SIGPIPE), to anything else with write(). Returns 0 or -errno. */
+int agent_client_write_all(int fd, const void *p, size_t n);
+
 /* Connects to a Unix stream socket. Returns the fd or -errno. */
 int agent_client_connect_unix(const char *path);
 

@@ -50,23 +50,6 @@ static int fail(struct agent_client *c, const char *what, int rc)
 	return 1;
 }
 
-static int write_full(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* ---- exec and attach ---- */
 
 static struct termios saved_tty;
@@ -119,7 +102,7 @@ static int exec_stream(struct agent_client *c, uint32_t id, int stdin_open, int 
 				return fail(c, "exec", rc);
 			if (ev.type == AGENT_EXIT)
 				return exit_status(&ev);
-			write_full(ev.type == AGENT_STDERR ? 2 : 1, ev.data, ev.len);
+			agent_client_write_all(ev.type == AGENT_STDERR ? 2 : 1, ev.data, ev.len);
 			continue;
 		}
 		if (p[1].revents) {
@@ -230,7 +213,7 @@ static ssize_t fd_source(void *opaque, void *buf, size_t cap)
 
 static int fd_sink(void *opaque, const void *buf, size_t n)
 {
-	return write_full(*(int *)opaque, buf, n);
+	return agent_client_write_all(*(int *)opaque, buf, n);
 }
 
 static int cmd_put(struct agent_client *c, int argc, char **argv)
@@ -325,7 +308,7 @@ static int cmd_tunnel(struct agent_client *c, int argc, char **argv)
 	rc = agent_client_tunnel(c, (unsigned)strtoul(argv[0], NULL, 10));
 	if (rc < 0)
 		return fail(c, "tunnel", rc);
-	if (write_full(1, c->rbuf + c->roff, c->rlen - c->roff) < 0)
+	if (agent_client_write_all(1, c->rbuf + c->roff, c->rlen - c->roff) < 0)
 		return 1;
 	for (;;) {
 		struct pollfd p[2] = { { .fd = c->fd, .events = POLLIN },
@@ -338,7 +321,7 @@ static int cmd_tunnel(struct agent_client *c, int argc, char **argv)
 			n = read(c->fd, buf, sizeof(buf));
 			if (n <= 0)
 				return n < 0;
-			if (write_full(1, buf, (size_t)n) < 0)
+			if (agent_client_write_all(1, buf, (size_t)n) < 0)
 				return 1;
 		}
 		if (p[1].revents) {
@@ -346,7 +329,7 @@ static int cmd_tunnel(struct agent_client *c, int argc, char **argv)
 			if (n <= 0) {
 				in_open = 0;
 				shutdown(c->fd, SHUT_WR);
-			} else if (write_full(c->fd, buf, (size_t)n) < 0)
+			} else if (agent_client_write_all(c->fd, buf, (size_t)n) < 0)
 				return 1;
 		}
 	}
