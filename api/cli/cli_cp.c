@@ -42,31 +42,18 @@ static bool parse_remote(const char *spec, struct remote *r)
 struct xfer {
     CURL *curl;
     int fd;                         /* upload source or download target, -1 until opened */
-    char *answer;                   /* the JSON answer or an error body */
-    size_t answer_len;
+    struct cli_body answer;         /* the JSON answer or an error body */
     int64_t bytes;
     const char *tmp_dir;            /* download: where the temp file goes */
     char tmp[PATH_MAX];
     int write_errno;
 };
 
-static size_t keep_answer(struct xfer *x, const char *p, size_t n)
-{
-    if (x->answer_len + n > ANSWER_MAX)
-        return 0;
-    char *grown = realloc(x->answer, x->answer_len + n + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + x->answer_len, p, n);
-    x->answer = grown;
-    x->answer_len += n;
-    x->answer[x->answer_len] = '\0';
-    return n;
-}
-
 static size_t on_answer(char *p, size_t size, size_t nmemb, void *arg)
 {
-    return keep_answer(arg, p, size * nmemb);
+    struct xfer *x = arg;
+
+    return cli_body_append(&x->answer, p, size * nmemb);
 }
 
 static size_t on_read(char *p, size_t size, size_t nmemb, void *arg)
@@ -108,7 +95,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 
     curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 300)
-        return keep_answer(x, p, n);
+        return cli_body_append(&x->answer, p, n);
     if (x->tmp_dir && open_target(x))
         return 0;
     if (cli_write_all(x->fd, p, n)) {
@@ -121,7 +108,7 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 
 static int refusal(const struct xfer *x, long status)
 {
-    json_t *j = x->answer ? json_loads(x->answer, 0, NULL) : NULL;
+    json_t *j = x->answer.data ? json_loads(x->answer.data, 0, NULL) : NULL;
     json_t *e = json_object_get(j, "error");
     const char *type = json_string_value(json_object_get(e, "type"));
     const char *msg = json_string_value(json_object_get(e, "message"));
@@ -189,7 +176,7 @@ static void show(json_t *j, bool pretty)
 
 static int upload(const struct cli_conn *conn, const char *local, struct remote *r, bool pretty)
 {
-    struct xfer x = { .fd = STDIN_FILENO };
+    struct xfer x = { .fd = STDIN_FILENO, .answer.max = ANSWER_MAX };
     struct curl_slist *h = NULL;
     char path[PATH_MAX * 4], extra[32] = "", full[PATH_MAX];
     struct stat st;
@@ -231,7 +218,7 @@ static int upload(const struct cli_conn *conn, const char *local, struct remote 
         curl_easy_setopt(x.curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
     rc = perform(conn, &x, path, h, &status);
     if (rc == 0) {
-        json_t *j = x.answer ? json_loads(x.answer, 0, NULL) : NULL;
+        json_t *j = x.answer.data ? json_loads(x.answer.data, 0, NULL) : NULL;
         if (!j)
             j = json_pack("{s:s,s:I}", "path", r->path, "size", (json_int_t)x.bytes);
         show(j, pretty);
@@ -243,7 +230,7 @@ out:
     curl_slist_free_all(h);
     if (x.curl)
         curl_easy_cleanup(x.curl);
-    free(x.answer);
+    free(x.answer.data);
     return rc;
 }
 
@@ -281,7 +268,7 @@ static int finish_target(struct xfer *x, const char *dest)
 static int download(const struct cli_conn *conn, struct remote *r, const char *local,
                     bool pretty)
 {
-    struct xfer x = { .fd = -1 };
+    struct xfer x = { .fd = -1, .answer.max = ANSWER_MAX };
     struct curl_slist *h = NULL;
     char path[PATH_MAX * 4], dest[PATH_MAX], dir[PATH_MAX];
     bool to_stdout = !strcmp(local, "-");
@@ -320,7 +307,7 @@ static int download(const struct cli_conn *conn, struct remote *r, const char *l
         unlink(x.tmp);
     curl_slist_free_all(h);
     curl_easy_cleanup(x.curl);
-    free(x.answer);
+    free(x.answer.data);
     return rc;
 }
 

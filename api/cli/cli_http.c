@@ -9,27 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct body_buf {
-    char *data;
-    size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+size_t cli_body_append(struct cli_body *b, const void *p, size_t n)
 {
-    struct body_buf *b = arg;
-    size_t n = size * nmemb;
     char *grown;
 
-    if (b->len + n > (16u << 20))       /* no answer of ours is that big */
+    if (n > b->max - b->len)
         return 0;
     grown = realloc(b->data, b->len + n + 1);
     if (!grown)
         return 0;
-    memcpy(grown + b->len, ptr, n);
+    memcpy(grown + b->len, p, n);
     b->data = grown;
     b->len += n;
     b->data[b->len] = '\0';
     return n;
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    return cli_body_append(arg, ptr, size * nmemb);
 }
 
 struct curl_slist *cli_headers(const struct cli_conn *conn, int has_body)
@@ -49,7 +47,7 @@ struct curl_slist *cli_headers(const struct cli_conn *conn, int has_body)
 int cli_request(const struct cli_conn *conn, const char *method, const char *path,
                 json_t *body, struct cli_reply *out, char *err, size_t errlen)
 {
-    struct body_buf b = { 0 };
+    struct cli_body b = { .max = 16u << 20 };     /* no answer of ours is that big */
     char url[2048], *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     CURL *curl = curl_easy_init();
     struct curl_slist *headers = cli_headers(conn, text != NULL);

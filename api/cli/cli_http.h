@@ -23,6 +23,16 @@ int cli_request(const struct cli_conn *conn, const char *method, const char *pat
                 json_t *body, struct cli_reply *out, char *err, size_t errlen);
 void cli_reply_free(struct cli_reply *r);
 
+/* A NUL-terminated answer body that grows as it arrives, up to max bytes. */
+struct cli_body {
+    char *data;                 /* NULL until the first byte; free() it */
+    size_t len, max;
+};
+
+/* Appends n bytes: returns n, or 0 when past max or out of memory (as a libcurl
+ * write callback's result, 0 ends the transfer). */
+size_t cli_body_append(struct cli_body *b, const void *p, size_t n);
+
 /* "/v1/sandboxes/" + the percent-escaped name (+ suffix, may be ""), in out. */
 int cli_path(char *out, size_t len, const char *prefix, const char *name, const char *suffix);
 
