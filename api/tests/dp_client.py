@@ -18,6 +18,10 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import wsproto  # noqa: E402
+
 URL, KEY, BOX, WORK = None, None, None, None
 API_PID = 0
 
@@ -96,9 +100,8 @@ class WS:
             k, _, v = ln.partition(":")
             self.headers[k.strip().lower()] = v.strip()
         if self.status == 101:
-            want = base64.b64encode(hashlib.sha1(
-                (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-            check(self.headers.get("sec-websocket-accept") == want, "bad Sec-WebSocket-Accept")
+            check(self.headers.get("sec-websocket-accept") == wsproto.accept_key(key),
+                  "bad Sec-WebSocket-Accept")
         else:
             # The JSON error body follows the headers.
             n = int(self.headers.get("content-length", "0"))
@@ -123,18 +126,7 @@ class WS:
 
     @staticmethod
     def frame(opcode, payload):
-        mask = os.urandom(4)
-        n = len(payload)
-        hdr = bytes([0x80 | opcode])
-        if n < 126:
-            hdr += bytes([0x80 | n])
-        elif n < 65536:
-            hdr += bytes([0x80 | 126]) + struct.pack(">H", n)
-        else:
-            hdr += bytes([0x80 | 127]) + struct.pack(">Q", n)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if n < 4096 else \
-            (int.from_bytes(payload, "little") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "little")).to_bytes(n, "little")
-        return hdr + mask + masked
+        return wsproto.encode(opcode, payload, masked=True)
 
     def send_json(self, obj):
         self.send(1, json.dumps(obj).encode())
@@ -146,14 +138,8 @@ class WS:
         """(opcode, payload); answers pings, skips pongs unless asked; raises
         EOFError at the end."""
         while True:
-            b0, b1 = self._read(2)
-            opcode, n = b0 & 0x0F, b1 & 0x7F
-            check(not (b1 & 0x80), "server frames must not be masked")
-            if n == 126:
-                n = struct.unpack(">H", self._read(2))[0]
-            elif n == 127:
-                n = struct.unpack(">Q", self._read(8))[0]
-            payload = self._read(n)
+            _, opcode, masked, payload = wsproto.decode(self._read)
+            check(not masked, "server frames must not be masked")
             if opcode == 9:
                 self.send(10, payload)
                 continue

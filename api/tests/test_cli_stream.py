@@ -11,7 +11,6 @@ With --real URL KEY SANDBOX WORKDIR (test_cli_dataplane: the real sbx-api and a
 real guest agent running as a host process) the checks that need no stand-in
 behaviour run against that server instead: the "sandbox" is then the host, so
 files go under WORKDIR."""
-import base64
 import fcntl
 import hashlib
 import http.server
@@ -31,8 +30,11 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import wsproto  # noqa: E402
+
 KEY = "stream-test-key"
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TMP = tempfile.mkdtemp(prefix="sbx-cli-stream-")
 FS = os.path.join(TMP, "fs")            # the stand-in sandbox's "/"
 REMOTE = "/"                            # a folder of ours inside the sandbox
@@ -67,17 +69,10 @@ class WS:
         return buf
 
     def frame(self):
-        b0, b1 = self._read(2)
-        if not b1 & 0x80:
+        fin, op, masked, data = wsproto.decode(self._read)
+        if not masked:
             raise ValueError("unmasked client frame")      # RFC 6455 5.1
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._read(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._read(8))[0]
-        mask = self._read(4)
-        data = bytes(c ^ mask[i % 4] for i, c in enumerate(self._read(n)))
-        return b0 & 0x80, b0 & 0x0F, data
+        return fin, op, data
 
     def recv(self):
         """(opcode, data) of the next text/binary/close message."""
@@ -98,16 +93,8 @@ class WS:
                 return op, msg
 
     def send(self, op, data):
-        n = len(data)
-        head = bytes([0x80 | op])
-        if n < 126:
-            head += bytes([n])
-        elif n < 65536:
-            head += bytes([126]) + struct.pack("!H", n)
-        else:
-            head += bytes([127]) + struct.pack("!Q", n)
         with self.lock:
-            self.sock.sendall(head + data)
+            self.sock.sendall(wsproto.encode(op, data))
 
     def text(self, obj):
         self.send(1, json.dumps(obj).encode())
@@ -301,13 +288,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         key = self.headers.get("Sec-WebSocket-Key", "")
         if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
             return self.error(400, "validation", "not an upgrade")
-        accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.end_headers()
-        self.wfile.flush()
+        wsproto.send_upgrade(self)
         ws = WS(self.connection)
         try:
             if what == "tunnel":
@@ -727,8 +708,8 @@ def test_small_commands():
 def main():
     global URL, KEY, REAL, FS, REMOTE
     # the stand-in's handshake against RFC 6455's own example (section 1.3)
-    check(base64.b64encode(hashlib.sha1(b"dGhlIHNhbXBsZSBub25jZQ==" + GUID).digest()) ==
-          b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "RFC 6455 accept example")
+    check(wsproto.accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
+          "RFC 6455 accept example")
     if not os.access(SBX, os.X_OK):
         fail("no " + SBX)
     os.makedirs(os.path.join(TMP, "home"))

@@ -12,9 +12,13 @@ DIR/<sandbox>/<port>.sock (the router's unix-dir backend) and serves a few pages
   /bye              answers with Connection: close and closes
 On port 7070 idle connections are dropped after 0.3 s.
 usage: backend.py DIR SANDBOX:PORT... ; writes DIR/ready when listening."""
-import base64, hashlib, json, os, socket, socketserver, struct, sys, threading, time
+import hashlib, json, os, socket, socketserver, sys, threading, time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse, parse_qs
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import wsproto  # noqa: E402
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB
 
@@ -146,33 +150,17 @@ class Handler(BaseHTTPRequestHandler):
 
     def websocket(self):
         self.close_connection = True
-        key = self.headers.get("Sec-WebSocket-Key", "")
-        accept = base64.b64encode(hashlib.sha1(
-            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.end_headers()
-        self.wfile.flush()
+        wsproto.send_upgrade(self)
         while True:
-            hdr = self.rfile.read(2)
-            if len(hdr) < 2:
+            try:
+                _, op, _, data = wsproto.decode(self.rfile.read)
+            except EOFError:
                 return
-            op, n = hdr[0] & 15, hdr[1] & 127
-            if n == 126:
-                n = struct.unpack("!H", self.rfile.read(2))[0]
-            elif n == 127:
-                n = struct.unpack("!Q", self.rfile.read(8))[0]
-            mask = self.rfile.read(4) if hdr[1] & 128 else b"\0\0\0\0"
-            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
             if op == 8:
-                self.wfile.write(b"\x88\x00")
+                self.wfile.write(wsproto.encode(8, b""))
                 self.wfile.flush()
                 return
-            out = bytes([0x80 | op])
-            out += bytes([n]) if n < 126 else b"\x7e" + struct.pack("!H", n)
-            self.wfile.write(out + data)
+            self.wfile.write(wsproto.encode(op, data))
             self.wfile.flush()
 
 

@@ -4,7 +4,11 @@ Host HOST with the extra header line HEADER (the service token, as a header or a
 cookie), three text messages that the service must echo, then a close that must come
 back, followed by the end of the connection. Prints "echo=BOOL eof=BOOL".
 usage: ws_echo.py PORT HOST HEADER"""
-import base64, os, socket, struct, sys
+import base64, os, socket, sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                "../../scripts/testlib"))
+import wsproto  # noqa: E402
 
 port, host, header = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port))
@@ -19,18 +23,12 @@ while f.readline() not in (b"\r\n", b""):
 
 
 def send(op, payload):
-    mask = os.urandom(4)
-    n = len(payload)
-    head = bytes([0x80 | op]) + (bytes([0x80 | n]) if n < 126 else bytes([0xfe]) + struct.pack("!H", n))
-    s.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    s.sendall(wsproto.encode(op, payload, masked=True))
 
 
 def recv():
-    h = f.read(2)
-    n = h[1] & 127
-    if n == 126:
-        n = struct.unpack("!H", f.read(2))[0]
-    return h[0] & 15, f.read(n)
+    _, op, _, data = wsproto.decode(f.read)
+    return op, data
 
 
 ok = status.startswith(b"HTTP/1.1 101")
