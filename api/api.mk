@@ -15,12 +15,17 @@ DEPS         += libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl
 
 # Snapshots: building and capturing images, with libsnapfs linked in (sbx-api
 # reads and writes the store STATE/store itself) and the guest agent client.
-API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c \
+API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c api/logtail.c \
+                api/oci_ref.c api/oci_image.c api/oci_apply.c api/oci_layout.c \
+                api/oci_registry.c \
                 $(filter-out $(API_LIB_SRCS),api/agent_client.c) \
                 $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
-API_LDLIBS   += -luring -lzstd -lcrypto -lpthread
+API_LDLIBS   += -luring -lzstd -lcrypto -lpthread -larchive -lcurl
 # Builds run tar (zstd for .tar.zst), mke2fs, e2fsck and resize2fs; the test debugfs.
-DEPS         += e2fsprogs zstd liburing-dev libzstd-dev
+# Container images: libarchive unpacks layers, libcurl pulls from registries;
+# test_oci_registry runs a real registry (docker-registry) and skopeo.
+DEPS         += e2fsprogs zstd liburing-dev libzstd-dev libarchive-dev docker-registry skopeo \
+                busybox-static
 
 # openapi.c embeds api/openapi.json with .incbin.
 $(call rel,api/openapi.c) $(call san,api/openapi.c) $(call fuzz,api/openapi.c): api/openapi.json

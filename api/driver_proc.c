@@ -2,6 +2,7 @@
 #include "driver_proc.h"
 
 #include "apilog.h"
+#include "logtail.h"
 #include "store.h"
 
 #include <errno.h>
@@ -85,38 +86,6 @@ int64_t procdrv_start_ticks(int64_t pid)
     return read_start_ticks(pid, false);
 }
 
-/* Last non-empty line of a log file, printable ASCII only; "" if none. */
-static void tail_line(const char *path, char *out, size_t len)
-{
-    char buf[512];
-    ssize_t n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    char *start, *end;
-
-    out[0] = '\0';
-    if (fd < 0)
-        return;
-    off_t size = lseek(fd, 0, SEEK_END);
-    if (size > 0)
-        n = pread(fd, buf, sizeof(buf) - 1, size > (off_t)sizeof(buf) - 1 ?
-                  size - (off_t)(sizeof(buf) - 1) : 0);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    end = buf + n;
-    while (end > buf && (end[-1] == '\n' || end[-1] == '\r'))
-        *--end = '\0';
-    start = memrchr(buf, '\n', (size_t)(end - buf));
-    start = start ? start + 1 : buf;
-    n = (ssize_t)strnlen(start, len - 1);
-    memcpy(out, start, (size_t)n);
-    out[n] = '\0';
-    for (char *c = out; *c; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            *c = '?';
-}
-
 static void describe_exit(struct child *c, char *reason, size_t len)
 {
     siginfo_t si;
@@ -128,7 +97,7 @@ static void describe_exit(struct child *c, char *reason, size_t len)
         snprintf(reason, len, "sbx-vmm (pid %d) exited", (int)c->pid);
         return;
     }
-    tail_line(c->log_path, last, sizeof(last));
+    logtail_last_line(c->log_path, last, sizeof(last));
     if (si.si_code == CLD_EXITED)
         snprintf(reason, len, "sbx-vmm exited with status %d%s%s", si.si_status,
                  last[0] ? ": " : "", last);

@@ -1,6 +1,8 @@
 /* getopt_long parsing of sbx-api's options. */
 #include "options.h"
 
+#include "oci_registry.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -14,7 +16,7 @@ enum {
     OPT_VMM, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SWEEP, OPT_GRACE, OPT_MAX_BODY,
     OPT_DEFAULT_SNAPSHOT,
     OPT_MAX_RUNNING, OPT_MAX_SANDBOXES, OPT_MAX_VCPUS, OPT_MAX_MEMORY, OPT_MAX_DISK,
-    OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_SVC_DOMAIN, OPT_SVC_URL_BASE,
+    OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_SVC_DOMAIN, OPT_SVC_URL_BASE, OPT_INSECURE_REGISTRY,
 };
 
 static const struct option long_opts[] = {
@@ -41,6 +43,7 @@ static const struct option long_opts[] = {
     { "default-delete-after-stop", required_argument, NULL, OPT_DELETE_AFTER },
     { "service-domain", required_argument, NULL, OPT_SVC_DOMAIN },
     { "service-url-base", required_argument, NULL, OPT_SVC_URL_BASE },
+    { "insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -65,6 +68,8 @@ static const char usage[] =
     "  --service-domain D          service URLs are NAME--PORT.D (localhost)\n"
     "  --service-url-base URL      service URL template, {host} = NAME--PORT.D\n"
     "                              (http://{host}:8081)\n"
+    "  --insecure-registry HOST:PORT  pull docker_image from HOST:PORT over plain HTTP\n"
+    "                              (repeatable, at most 16)\n"
     "  -v, --verbose               log every request\n";
 
 static int parse_i64(const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
@@ -177,6 +182,14 @@ static int copy_path(char *dst, size_t len, const char *src, const char *name)
     return 0;
 }
 
+static int insecure_registry(const char *host)
+{
+    if (oci_registry_allow_insecure(host) == 0)
+        return 0;
+    fprintf(stderr, "sbx-api: --insecure-registry wants HOST[:PORT] (at most 16 of them)\n");
+    return -1;
+}
+
 static int apply(int c, const char *arg, struct api_options *opt)
 {
     struct svc_limits *l = &opt->limits;
@@ -210,6 +223,7 @@ static int apply(int c, const char *arg, struct api_options *opt)
                          &l->default_delete_after_stop_seconds);
     case OPT_SVC_DOMAIN: opt->service_domain = arg; return 0;
     case OPT_SVC_URL_BASE: opt->service_url_base = arg; return 0;
+    case OPT_INSECURE_REGISTRY: return insecure_registry(arg);
     case 'v': opt->verbose = 1; return 0;
     default: return -1;
     }

@@ -79,8 +79,9 @@ static int h_snapshot_list(struct route_ctx *c)
     return 0;
 }
 
-/* {name, source, capacity_gib} builds in the background (201, building);
- * {name, image_path} imports a raw image from the snapshot directory at once. */
+/* {name, source, capacity_gib} and {name, docker_image, capacity_gib} build in
+ * the background (201, building); {name, image_path} imports a raw image from
+ * the snapshot directory at once. */
 static int h_snapshot_create(struct route_ctx *c)
 {
     static const char *const allowed[] = { "name", "source", "capacity_gib", "image_path",
@@ -101,16 +102,16 @@ static int h_snapshot_create(struct route_ctx *c)
         valid_int_field(obj, "capacity_gib", 1, c->r->svc->limits.max_disk_gib, &capacity,
                         &has_capacity, &c->err))
         goto out;
+    if (!name || (!!source + !!image + !!docker) != 1) {
+        apierr_set(&c->err, APIERR_VALIDATION,
+                   "name and one of source, docker_image, image_path are required");
+        goto out;
+    }
     if (docker) {
-        apierr_set(&c->err, APIERR_NOT_IMPLEMENTED,
-                   "building snapshots from container images is not available yet");
-        goto out;
-    }
-    if (!name || !source == !image) {
-        apierr_set(&c->err, APIERR_VALIDATION, "name and one of source, image_path are required");
-        goto out;
-    }
-    if (source)
+        char ref[1024 + 16];
+        snprintf(ref, sizeof(ref), "docker://%s", docker);
+        rc = snapshot_build(c->r->svc, name, ref, capacity, &rec, &c->err);
+    } else if (source)
         rc = snapshot_build(c->r->svc, name, source, has_capacity ? capacity
                                                                    : SNAPSHOT_DEFAULT_CAPACITY_GIB,
                             &rec, &c->err);

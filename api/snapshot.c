@@ -2,6 +2,7 @@
 #include "snapshot_int.h"
 
 #include "apilog.h"
+#include "oci_ref.h"
 #include "validate.h"
 
 #include "../snapfs/snapfs.h"
@@ -56,20 +57,22 @@ struct rec_list {
     size_t n;
 };
 
-/* Builds that were running when sbx-api stopped cannot be resumed. */
-static int fail_interrupted(void *arg, const struct snapshot_rec *rec)
+/* Appends a copy of rec to list; 1 (stop) when out of memory. */
+static int collect(struct rec_list *list, const struct snapshot_rec *rec)
 {
-    struct snapshot_rec *copy;
-    struct rec_list *list = arg;
+    struct snapshot_rec *copy = realloc(list->items, (list->n + 1) * sizeof(*copy));
 
-    if (strcmp(rec->status, "building"))
-        return 0;
-    copy = realloc(list->items, (list->n + 1) * sizeof(*copy));
     if (!copy)
         return 1;
     list->items = copy;
     list->items[list->n++] = *rec;
     return 0;
+}
+
+/* Builds that were running when sbx-api stopped cannot be resumed. */
+static int fail_interrupted(void *arg, const struct snapshot_rec *rec)
+{
+    return strcmp(rec->status, "building") ? 0 : collect(arg, rec);
 }
 
 static int start_thread(struct build_job *job);
@@ -78,17 +81,7 @@ static int start_thread(struct build_job *job);
  * the store: import it (in the background) so their sandboxes can boot. */
 static int collect_legacy(void *arg, const struct snapshot_rec *rec)
 {
-    struct rec_list *list = arg;
-    struct snapshot_rec *copy;
-
-    if (strcmp(rec->status, "ready") || !rec->image_path[0])
-        return 0;
-    copy = realloc(list->items, (list->n + 1) * sizeof(*copy));
-    if (!copy)
-        return 1;
-    list->items = copy;
-    list->items[list->n++] = *rec;
-    return 0;
+    return strcmp(rec->status, "ready") || !rec->image_path[0] ? 0 : collect(arg, rec);
 }
 
 static void import_legacy(struct svc *svc, struct snapfs_store *s)
@@ -271,6 +264,27 @@ static int start_build(struct svc *svc, const char *name, const char *source,
     return 0;
 }
 
+/* source "docker://REF": checks REF now, pulls it on the build thread. */
+static int build_from_registry(struct svc *svc, const char *name, const char *source,
+                               int64_t capacity_gib, struct snapshot_rec *out,
+                               struct apierr *err)
+{
+    char why[STORE_MSG_LEN], full[STORE_PATH_LEN - 16], canon[STORE_PATH_LEN];
+    struct oci_ref ref;
+    bool taken;
+    int rc;
+
+    if (oci_ref_parse(source + strlen(SNAP_DOCKER_PREFIX), &ref, why, sizeof(why)))
+        return apierr_set(err, APIERR_VALIDATION, "docker_image %.200s: %s",
+                          source + strlen(SNAP_DOCKER_PREFIX), why);
+    oci_ref_format(&ref, full, sizeof(full));
+    snprintf(canon, sizeof(canon), "%s%s", SNAP_DOCKER_PREFIX, full);
+    taken = snap_lock();
+    rc = start_build(svc, name, canon, SNAP_SRC_REGISTRY, capacity_gib, out, err);
+    snap_unlock(taken);
+    return rc;
+}
+
 int snapshot_build(struct svc *svc, const char *name, const char *source, int64_t capacity_gib,
                    struct snapshot_rec *out, struct apierr *err)
 {
@@ -279,6 +293,8 @@ int snapshot_build(struct svc *svc, const char *name, const char *source, int64_
     bool taken;
     int rc;
 
+    if (!strncmp(source, SNAP_DOCKER_PREFIX, strlen(SNAP_DOCKER_PREFIX)))
+        return build_from_registry(svc, name, source, capacity_gib, out, err);
     if (!realpath(source, real))
         return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, strerror(errno));
     if (strlen(real) >= STORE_PATH_LEN)

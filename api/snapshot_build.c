@@ -1,9 +1,13 @@
 /* Making a snapshot image from a root filesystem: tar unpacks a tarball,
- * mke2fs -d turns a folder into an ext4 image, libsnapfs imports the image.
- * Runs on a build thread, so children are started with posix_spawn. */
+ * container images have their layers applied (oci_*.c), mke2fs -d turns a
+ * folder into an ext4 image, libsnapfs imports the image. Runs on a build
+ * thread, so children are started with posix_spawn. */
 #include "snapshot_int.h"
 
 #include "apilog.h"
+#include "logtail.h"
+#include "oci_layout.h"
+#include "oci_registry.h"
 
 #include "../snapfs/snapfs.h"
 
@@ -77,7 +81,7 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
-        *kind = SNAP_SRC_DIR;
+        *kind = oci_layout_is_dir(source) ? SNAP_SRC_OCI_DIR : SNAP_SRC_DIR;
         return 0;
     }
     if (!S_ISREG(st.st_mode)) {
@@ -85,7 +89,7 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
         return -1;
     }
     if (is_tarball(source)) {
-        *kind = SNAP_SRC_TAR;
+        *kind = oci_layout_is_archive(source) ? SNAP_SRC_OCI_TAR : SNAP_SRC_TAR;
         return 0;
     }
     *kind = SNAP_SRC_RAW;
@@ -187,36 +191,6 @@ void snapbuild_rmtree(const char *path)
     nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Last non-empty line of the file at path (printable ASCII), "" if none. */
-static void last_line(const char *path, char *out, size_t len)
-{
-    char buf[1024], *end, *start;
-    ssize_t n = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    off_t size;
-
-    out[0] = '\0';
-    if (fd < 0)
-        return;
-    size = lseek(fd, 0, SEEK_END);
-    if (size > 0)
-        n = pread(fd, buf, sizeof(buf) - 1,
-                  size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    end = buf + n;
-    while (end > buf && (end[-1] == '\n' || end[-1] == '\r'))
-        *--end = '\0';
-    start = memrchr(buf, '\n', (size_t)(end - buf));
-    start = start ? start + 1 : buf;
-    snprintf(out, len, "%.*s", (int)(len - 1), start);
-    for (char *c = out; *c; c++)
-        if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-            *c = '?';
-}
-
 /* Runs argv (stdin /dev/null, stdout and stderr appended to log) and waits.
  * Returns 0 when it exited with a status up to max_ok, else -1 with msg
  * naming it and its last line. */
@@ -252,7 +226,7 @@ static int run_ok(char *const argv[], int max_ok, const char *log, char *msg, si
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) <= max_ok)
         return 0;
-    last_line(log, last, sizeof(last));
+    logtail_last_line(log, last, sizeof(last));
     if (WIFEXITED(status))
         snprintf(msg, msglen, "%s exited with status %d%s%s", argv[0], WEXITSTATUS(status),
                  last[0] ? ": " : "", last);
@@ -280,6 +254,26 @@ static int untar(const char *tarball, const char *dir, const char *log, char *ms
         return -1;
     }
     return run(argv, log, msg, len);
+}
+
+/* The root folder of a tarball or a container image at root. */
+static int make_root(enum snap_source kind, const char *source, const char *work,
+                     const char *root, int64_t capacity_gib, const char *log, char *msg,
+                     size_t len)
+{
+    struct oci_budget budget = { .limit = capacity_gib << 30 };
+
+    if (kind == SNAP_SRC_TAR)
+        return untar(source, root, log, msg, len);
+    if (mkdir(root, 0755) < 0) {
+        snprintf(msg, len, "cannot create %s: %s", root, strerror(errno));
+        return -1;
+    }
+    if (kind == SNAP_SRC_OCI_DIR)
+        return oci_layout_apply(source, root, &budget, msg, len);
+    if (kind == SNAP_SRC_OCI_TAR)
+        return oci_layout_apply_archive(source, work, root, &budget, msg, len);
+    return oci_registry_pull(source + strlen(SNAP_DOCKER_PREFIX), work, root, &budget, msg, len);
 }
 
 /* An ext4 image of capacity_gib at img with the contents of root. */
@@ -373,8 +367,8 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
         snprintf(msg, msglen, "cannot create %s: %s", work, strerror(errno));
         return -1;
     }
-    if (kind == SNAP_SRC_TAR) {
-        if (untar(source, root, log, msg, msglen))
+    if (kind == SNAP_SRC_TAR || kind >= SNAP_SRC_OCI_DIR) {
+        if (make_root(kind, source, work, root, capacity_gib, log, msg, msglen))
             goto out;
         tree = root;
     }

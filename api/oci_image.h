@@ -1,0 +1,60 @@
+/* OCI image documents (image index / Docker manifest list, image manifest /
+ * Docker schema 2 manifest, image config) and sha256 digests, shared by the
+ * registry client (oci_registry.c) and local image layouts (oci_layout.c). */
+#ifndef SBX_API_OCI_IMAGE_H
+#define SBX_API_OCI_IMAGE_H
+
+#include "oci_ref.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Most bytes of a manifest, an index or an image config taken. */
+#define OCI_DOC_MAX (4 << 20)
+/* Most layers in one image (Docker itself stops at 127). */
+#define OCI_LAYERS_MAX 256
+
+struct oci_desc {
+    char media_type[128];
+    char digest[OCI_DIGEST_LEN];
+    int64_t size;
+};
+
+struct oci_manifest {
+    struct oci_desc config;
+    struct oci_desc layers[OCI_LAYERS_MAX];
+    size_t n_layers;
+};
+
+enum oci_doc { OCI_DOC_INDEX, OCI_DOC_MANIFEST };
+
+/* What the JSON document doc is (content_type: the HTTP Content-Type, or
+ * NULL). Returns 0, or -1 with msg (schema 1, an unknown type). */
+int oci_doc_kind(json_t *doc, const char *content_type, enum oci_doc *kind, char *msg,
+                 size_t len);
+
+/* The entry of index doc for this host's platform (linux/amd64 on x86-64);
+ * an index of one entry without a platform is taken as it is. */
+int oci_pick_platform(json_t *doc, struct oci_desc *out, char *msg, size_t len);
+
+/* The config and layers of manifest doc; layers must be tar layers
+ * (uncompressed, gzip or zstd). */
+int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t len);
+
+/* Checks an image config (a JSON object): its os/architecture, when given,
+ * must be this host's. */
+int oci_check_config(json_t *config, char *msg, size_t len);
+
+/* sha256:HEX of buf. */
+void oci_sha256(const void *buf, size_t n, char out[OCI_DIGEST_LEN]);
+/* Whether buf has the size and digest of d; -1 with msg if not. */
+int oci_check_blob(const struct oci_desc *d, const void *buf, size_t n, const char *what,
+                   char *msg, size_t len);
+/* The same for the file at fd (read from its start). */
+int oci_check_file(const struct oci_desc *d, int fd, const char *what, char *msg, size_t len);
+
+/* Loads JSON text (an object) strictly; NULL with msg on bad JSON. */
+json_t *oci_json(const char *buf, size_t n, const char *what, char *msg, size_t len);
+
+#endif

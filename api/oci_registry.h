@@ -1,0 +1,24 @@
+/* Pulling a container image from a registry that speaks the OCI distribution
+ * API (Docker Registry HTTP API v2) with libcurl: anonymous bearer tokens
+ * from the WWW-Authenticate challenge (Docker Hub, ghcr.io), image indexes
+ * (the linux/amd64 entry), OCI and Docker schema 2 manifests, every blob's
+ * size and sha256 checked as it streams in. HTTPS only, except for the hosts
+ * named with oci_registry_allow_insecure (sbx-api --insecure-registry). */
+#ifndef SBX_API_OCI_REGISTRY_H
+#define SBX_API_OCI_REGISTRY_H
+
+#include "oci_apply.h"
+
+#include <stddef.h>
+
+/* Lets HOST:PORT (or HOST) be spoken to over plain HTTP. Call before any
+ * pull starts (option parsing). Returns 0 or -1 (bad name, too many). */
+int oci_registry_allow_insecure(const char *host);
+
+/* Pulls image reference ref and applies its layers in order onto root
+ * (a folder); work is an empty folder for downloads. Blocking. Returns 0,
+ * or -1 with msg. */
+int oci_registry_pull(const char *ref, const char *work, const char *root,
+                      struct oci_budget *budget, char *msg, size_t len);
+
+#endif

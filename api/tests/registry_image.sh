@@ -1,0 +1,67 @@
+#!/bin/sh
+# Makes the test images of test_oci_registry in folder $1 with tar, gzip,
+# zstd and sha256sum (no container tools):
+#   $1/layout      OCI image layout, tag v1: layer 1 (gzip) holds /bin/sh
+#                  (busybox-static), /etc/hello.txt, /etc/gone.txt,
+#                  /opq/old.txt, /keep/a.txt; layer 2 (zstd) whites out
+#                  /etc/gone.txt, makes /opq opaque, adds /opq/new.txt and
+#                  /etc/added.txt, and replaces the folder /keep with a file
+#   $1/image.tar   the same layout as a tarball (like skopeo's oci-archive:)
+#   $1/garbage     a layout whose manifest is not JSON (digest correct)
+#   $1/baddigest   a layout whose second layer does not match its digest
+set -eu
+out=$1
+work=$out/work
+mkdir -p "$work/l1/bin" "$work/l1/etc" "$work/l1/opq" "$work/l1/keep" "$work/l2/etc" \
+         "$work/l2/opq" "$out/layout/blobs/sha256"
+cp /bin/busybox "$work/l1/bin/sh"
+echo 'hello from layer one' > "$work/l1/etc/hello.txt"
+echo 'to be whited out' > "$work/l1/etc/gone.txt"
+echo 'hidden by the opaque folder' > "$work/l1/opq/old.txt"
+echo 'a folder replaced by a file' > "$work/l1/keep/a.txt"
+: > "$work/l2/etc/.wh.gone.txt"
+: > "$work/l2/opq/.wh..wh..opq"
+echo 'new in layer two' > "$work/l2/opq/new.txt"
+echo 'added in layer two' > "$work/l2/etc/added.txt"
+echo 'keep is a file now' > "$work/l2/keep"
+(cd "$work/l1" && tar --owner=0 --group=0 --numeric-owner -cf ../l1.tar .)
+# The opaque marker comes after the file of its own layer: it must not hide it.
+(cd "$work/l2" && tar --owner=0 --group=0 --numeric-owner -cf ../l2.tar \
+    ./etc ./opq/new.txt ./opq/.wh..wh..opq ./keep)
+gzip -n -c "$work/l1.tar" > "$work/l1.tar.gz"
+zstd -q -c "$work/l2.tar" > "$work/l2.tar.zst"
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+size() { stat -c %s "$1"; }
+blob() { cp "$1" "$2/blobs/sha256/$(sha "$1")"; }
+
+printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]}}' \
+    "$(sha "$work/l1.tar")" "$(sha "$work/l2.tar")" > "$work/config.json"
+desc() { printf '{"mediaType":"%s","digest":"sha256:%s","size":%s}' "$1" "$(sha "$2")" "$(size "$2")"; }
+manifest() {
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s,%s]}' \
+        "$(desc application/vnd.oci.image.config.v1+json "$work/config.json")" \
+        "$(desc application/vnd.oci.image.layer.v1.tar+gzip "$work/l1.tar.gz")" \
+        "$(desc application/vnd.oci.image.layer.v1.tar+zstd "$work/l2.tar.zst")"
+}
+# layout DIR MANIFEST-FILE: the layout around a manifest.
+layout() {
+    mkdir -p "$1/blobs/sha256"
+    printf '{"imageLayoutVersion":"1.0.0"}' > "$1/oci-layout"
+    blob "$work/config.json" "$1"
+    blob "$work/l1.tar.gz" "$1"
+    blob "$work/l2.tar.zst" "$1"
+    blob "$2" "$1"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
+        "$(sha "$2")" "$(size "$2")" > "$1/index.json"
+}
+manifest > "$work/manifest.json"
+layout "$out/layout" "$work/manifest.json"
+tar -C "$out/layout" -cf "$out/image.tar" .
+echo 'this is { not json' > "$work/garbage.json"
+layout "$out/garbage" "$work/garbage.json"
+layout "$out/baddigest" "$work/manifest.json"
+l2=$out/baddigest/blobs/sha256/$(sha "$work/l2.tar.zst")
+chmod u+w "$l2"
+printf 'X' | dd of="$l2" bs=1 seek=20 conv=notrunc status=none
+rm -rf "$work"
