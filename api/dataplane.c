@@ -358,6 +358,23 @@ bool dp_query_flag(struct MHD_Connection *conn, const char *key)
     return v && (!strcmp(v, "1") || !strcmp(v, "true"));
 }
 
+int dp_query_long(struct MHD_Connection *conn, const char *key, int base, long min, long max,
+                  long *out)
+{
+    const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, key);
+    char *end;
+    long v;
+
+    if (!s)
+        return 1;
+    errno = 0;
+    v = strtol(s, &end, base);
+    if (errno || end == s || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 /* ---- the request cycle ---- */
 
 static enum MHD_Result send_json(struct MHD_Connection *conn, int status, json_t *obj)

@@ -135,18 +135,12 @@ struct dp_upload {
 
 static int parse_mode(struct MHD_Connection *conn, int *mode, struct dperr *e)
 {
-    const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "mode");
-    char *end;
     long v;
+    int rc = dp_query_long(conn, "mode", 8, 0, 07777, &v);
 
-    *mode = -1;
-    if (!s)
-        return 0;
-    errno = 0;
-    v = strtol(s, &end, 8);
-    if (errno || end == s || *end || v < 0 || v > 07777)
+    *mode = rc == 0 ? (int)v : -1;
+    if (rc < 0)
         return dp_fail(e, 400, "validation", "mode must be octal, 0 to 7777");
-    *mode = (int)v;
     return 0;
 }
 

@@ -110,6 +110,10 @@ json_t *dp_utf8_json(const uint8_t *p, size_t n);
 int dp_query_path(struct MHD_Connection *conn, const char **path, struct dperr *e);
 /* A 0/1 query flag. */
 bool dp_query_flag(struct MHD_Connection *conn, const char *key);
+/* Query argument key as a whole number in base, min to max: 0 with *out, 1 when it is
+ * absent, -1 when it is not such a number (the caller says what it must be). */
+int dp_query_long(struct MHD_Connection *conn, const char *key, int base, long min, long max,
+                  long *out);
 
 /* ---- streaming: files ---- */
 

@@ -99,15 +99,12 @@ static bool header_has(struct MHD_Connection *conn, const char *name, const char
 
 static int read_port(struct MHD_Connection *conn, unsigned *port, struct dperr *e)
 {
-    const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "port");
-    char *end;
     long v;
+    int rc = dp_query_long(conn, "port", 10, 1, 65535, &v);
 
-    if (!s)
+    if (rc > 0)
         return dp_fail(e, 400, "validation", "the port query argument is required");
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > 65535)
+    if (rc < 0)
         return dp_fail(e, 400, "validation", "port must be 1 to 65535");
     *port = (unsigned)v;
     return 0;
