@@ -281,23 +281,34 @@ void dp_agent_close(struct dataplane *dp, struct agent_client *c)
 
 /* ---- outbound buffer ---- */
 
+int dp_reserve(uint8_t **data, size_t *cap, size_t need)
+{
+    size_t want = *cap ? *cap : 4096;
+    uint8_t *grown;
+
+    if (need <= *cap)
+        return 0;
+    while (want < need) {
+        if (want > SIZE_MAX / 2)
+            return -ENOMEM;
+        want *= 2;
+    }
+    grown = realloc(*data, want);
+    if (!grown)
+        return -ENOMEM;
+    *data = grown;
+    *cap = want;
+    return 0;
+}
+
 int dp_outbuf_raw(struct dp_outbuf *b, const void *p, size_t n)
 {
     if (!n)
         return 0;
     if (n > OUTBUF_MAX - b->len)
         return -ENOBUFS;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        uint8_t *grown;
-        while (cap < b->len + n)
-            cap *= 2;
-        grown = realloc(b->data, cap);
-        if (!grown)
-            return -ENOMEM;
-        b->data = grown;
-        b->cap = cap;
-    }
+    if (dp_reserve(&b->data, &b->cap, b->len + n))
+        return -ENOMEM;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     return 0;

@@ -230,18 +230,9 @@ static void capture_add(struct capture *c, const uint8_t *p, size_t n)
         n = OUTPUT_CAP - c->len;
         c->truncated = true;
     }
-    if (c->len + n > c->cap) {
-        size_t cap = c->cap ? c->cap : 4096;
-        uint8_t *g;
-        while (cap < c->len + n)
-            cap *= 2;
-        g = realloc(c->data, cap);
-        if (!g) {
-            c->truncated = true;
-            return;
-        }
-        c->data = g;
-        c->cap = cap;
+    if (dp_reserve(&c->data, &c->cap, c->len + n)) {
+        c->truncated = true;
+        return;
     }
     memcpy(c->data + c->len, p, n);
     c->len += n;

@@ -76,6 +76,9 @@ struct dp_outbuf {
     uint8_t *data;
     size_t len, cap;
 };
+/* Grows *data (*cap bytes, doubling from 4 KiB) to hold at least need bytes; 0 or
+ * -ENOMEM (*data left as it was). */
+int dp_reserve(uint8_t **data, size_t *cap, size_t need);
 int dp_outbuf_frame(struct dp_outbuf *b, uint16_t type, uint32_t id, const void *p, size_t n);
 int dp_outbuf_raw(struct dp_outbuf *b, const void *p, size_t n);
 /* Writes what it can; returns 0 or negative errno (-EAGAIN is not an error: 0). */
