@@ -48,6 +48,9 @@ API_TESTS := test_store test_validate test_http_errors test_http_lifecycle test_
 # test_http_snapshots: real tar, mke2fs and debugfs, and the stand-in VMM
 # api/tests/snap_vmm.py (python3) with a tiny guest agent for capture.
 API_TESTS += test_http_snapshots
+# test_oci_registry: docker_image pulled from a real registry on loopback
+# (docker-registry, image pushed by skopeo; made by api/tests/registry_image.sh).
+API_TESTS += test_oci_registry
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init

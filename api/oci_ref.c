@@ -63,11 +63,11 @@ static int split_name(const char *name, struct oci_ref *ref, char *why, size_t l
     if (!strcmp(ref->registry, "registry-1.docker.io") && !strchr(repo, '/')) {
         if (strlen(repo) + 8 >= sizeof(ref->repo))
             return fail(why, len, "repository name is too long");
-        snprintf(ref->repo, sizeof(ref->repo), "library/%s", repo);
+        snprintf(ref->repo, sizeof(ref->repo), "library/%.*s", (int)sizeof(ref->repo) - 9, repo);
     } else {
         if (strlen(repo) >= sizeof(ref->repo))
             return fail(why, len, "repository name is too long");
-        snprintf(ref->repo, sizeof(ref->repo), "%s", repo);
+        snprintf(ref->repo, sizeof(ref->repo), "%.*s", (int)sizeof(ref->repo) - 1, repo);
     }
     if (!matches(REPO_RE, ref->repo))
         return fail(why, len, "bad repository name (lowercase letters, digits, separators . _ - /)");

@@ -22,7 +22,7 @@ enum {
     OPT_SNAPSHOT, OPT_VCPUS, OPT_MEMORY, OPT_DISK, OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_IMAGE,
     OPT_CWD, OPT_USER, OPT_TIMEOUT, OPT_TTY, OPT_STDIN, OPT_SHELL, OPT_REMOTE_PORT,
     OPT_LOCAL_PORT, OPT_STDIO, OPT_IDENTITY, OPT_SSH_DIR, OPT_PORT, OPT_EXPIRES, OPT_SOURCE,
-    OPT_CAPACITY, OPT_WAIT, OPT_BOX,
+    OPT_CAPACITY, OPT_WAIT, OPT_BOX, OPT_DOCKER_IMAGE,
     OPT_COUNT,
 };
 #define BIT(o) (1ull << ((o) - OPT_ENV))
@@ -62,7 +62,7 @@ static const char usage[] =
     "  ssh-setup NAME [--identity KEY.pub] [--ssh-dir DIR]\n"
     "  service-url NAME --port P [--expires SECONDS]\n"
     "  snapshot list | snapshot get ID | snapshot delete ID | snapshot wait ID\n"
-    "  snapshot build NAME --source PATH [--capacity SIZE] [--wait]\n"
+    "  snapshot build NAME --source PATH|--docker-image REF [--capacity SIZE] [--wait]\n"
     "  snapshot capture NAME --box SANDBOX [--wait]\n"
     "  snapshot register NAME --image PATH   (an image already in sbx-api's snapshot dir)\n"
     "SIZE: 512mb, 1gb, 2gib; bare numbers are MiB for --memory, GiB for --disk, --capacity.\n"
@@ -499,17 +499,18 @@ static int make_snapshot(struct cli *cli, const char *path, json_t *body)
 
 static int run_snapshot_build(struct cli *cli, char **args, int nargs)
 {
-    const char *src = cli->opt[OPT_SOURCE];
+    const char *src = cli->opt[OPT_SOURCE], *image = cli->opt[OPT_DOCKER_IMAGE];
     char *abs;
     json_t *body;
 
     (void)nargs;
-    if (!src)
-        return usage_error("%s needs --source PATH (a rootfs tarball, folder or ext4 image)",
-                           "snapshot build");
+    if (!src == !image)
+        return usage_error("%s needs --source PATH (a rootfs tarball, folder, ext4 image or "
+                           "OCI image layout) or --docker-image REF", "snapshot build");
     /* sbx-api reads the source itself: make a local relative path absolute */
-    abs = realpath(src, NULL);
-    body = json_pack("{s:s,s:s}", "name", args[0], "source", abs ? abs : src);
+    abs = src ? realpath(src, NULL) : NULL;
+    body = json_pack("{s:s,s:s}", "name", args[0], src ? "source" : "docker_image",
+                     src ? (abs ? abs : src) : image);
     free(abs);
     if (cli->opt[OPT_CAPACITY] && set_int(body, "capacity_gib", cli->opt[OPT_CAPACITY], 1024)) {
         json_decref(body);
@@ -668,8 +669,8 @@ static const struct command commands[] = {
     { "snapshot delete", ARGS_ONE, 0, run_snapshot_delete },
     { "snapshot wait", ARGS_ONE, BIT(OPT_TIMEOUT), run_snapshot_wait },
     { "snapshot register", ARGS_ONE, BIT(OPT_IMAGE), run_snapshot_register },
-    { "snapshot build", ARGS_ONE, BIT(OPT_SOURCE) | BIT(OPT_CAPACITY) | BIT(OPT_WAIT) |
-      BIT(OPT_TIMEOUT), run_snapshot_build },
+    { "snapshot build", ARGS_ONE, BIT(OPT_SOURCE) | BIT(OPT_DOCKER_IMAGE) | BIT(OPT_CAPACITY) |
+      BIT(OPT_WAIT) | BIT(OPT_TIMEOUT), run_snapshot_build },
     { "snapshot capture", ARGS_ONE, BIT(OPT_BOX) | BIT(OPT_WAIT) | BIT(OPT_TIMEOUT),
       run_snapshot_capture },
 };
@@ -702,6 +703,7 @@ static const struct option long_opts[] = {
     { "port", required_argument, NULL, OPT_PORT },
     { "expires", required_argument, NULL, OPT_EXPIRES },
     { "source", required_argument, NULL, OPT_SOURCE },
+    { "docker-image", required_argument, NULL, OPT_DOCKER_IMAGE },
     { "capacity", required_argument, NULL, OPT_CAPACITY },
     { "wait", no_argument, NULL, OPT_WAIT },
     { "box", required_argument, NULL, OPT_BOX },

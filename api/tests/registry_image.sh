@@ -9,6 +9,8 @@
 #   $1/image.tar   the same layout as a tarball (like skopeo's oci-archive:)
 #   $1/garbage     a layout whose manifest is not JSON (digest correct)
 #   $1/baddigest   a layout whose second layer does not match its digest
+#   $1/multi       a layout whose index.json points at an image index of a
+#                  linux/arm64 entry (its blob absent) and the linux/amd64 one
 set -eu
 out=$1
 work=$out/work
@@ -64,4 +66,10 @@ layout "$out/baddigest" "$work/manifest.json"
 l2=$out/baddigest/blobs/sha256/$(sha "$work/l2.tar.zst")
 chmod u+w "$l2"
 printf 'X' | dd of="$l2" bs=1 seek=20 conv=notrunc status=none
+layout "$out/multi" "$work/manifest.json"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%064d","size":1,"platform":{"architecture":"arm64","os":"linux"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
+    0 "$(sha "$work/manifest.json")" "$(size "$work/manifest.json")" > "$work/index.json"
+blob "$work/index.json" "$out/multi"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:%s","size":%s}]}' \
+    "$(sha "$work/index.json")" "$(size "$work/index.json")" > "$out/multi/index.json"
 rm -rf "$work"

@@ -1,0 +1,324 @@
+/* Snapshots from container images, against a real registry: Debian's
+ * docker-registry (the distribution registry) on loopback, with an image made
+ * by api/tests/registry_image.sh (two layers: gzip, then zstd with a whiteout,
+ * an opaque folder and a folder turned into a file) pushed by skopeo. sbx-api
+ * runs with --insecure-registry for it. Checked: the pull by tag (through the
+ * sbx CLI, --docker-image --wait) and by digest, the files of the image
+ * (snapfs export, debugfs), a missing tag, a blob corrupted in the registry's
+ * storage, a bad reference; source= an OCI layout folder, the layout as a
+ * tarball, a nested index with two platforms, a manifest that is not JSON
+ * and a layer that does not match its digest. Skips (77) without
+ * docker-registry, skopeo, busybox, zstd, debugfs or curl. */
+#include "../../snapfs/snapfs.h"
+#include "../store.h"
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char src_dir[PATH_MAX - 64], work[256], registry[64], store_path[400];
+static pid_t registry_pid;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+    nanosleep(&ts, NULL);
+}
+
+static const char *str(const struct reply *r, const char *key)
+{
+    const char *v = json_string_value(json_object_get(r->json, key));
+
+    return v ? v : "";
+}
+
+static int shf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int shf(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+static void find_src(void)
+{
+    const char *env = getenv("SBX_SRC_DIR");
+    ssize_t n = readlink("/proc/self/exe", src_dir, sizeof(src_dir) - 1);
+
+    CHECK(n > 0);
+    src_dir[n] = '\0';
+    for (int i = 0; i < 4; i++)             /* SRC/build/tests/api/test_x -> SRC */
+        *strrchr(src_dir, '/') = '\0';
+    if (env)
+        snprintf(src_dir, sizeof(src_dir), "%s", env);
+}
+
+/* A loopback port free a moment ago. */
+static int free_port(void)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CHECK(getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void start_registry(void)
+{
+    char conf[PATH_MAX + 16], log[PATH_MAX + 16];
+    FILE *f;
+    int port = free_port();
+
+    snprintf(registry, sizeof(registry), "127.0.0.1:%d", port);
+    snprintf(conf, sizeof(conf), "%s/registry.yml", work);
+    f = fopen(conf, "w");
+    CHECK(f != NULL);
+    fprintf(f, "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+               "    rootdirectory: %s/registry\nhttp:\n  addr: %s\n", work, registry);
+    fclose(f);
+    snprintf(log, sizeof(log), "%s/registry.log", work);
+    registry_pid = fork();
+    CHECK(registry_pid >= 0);
+    if (registry_pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl("/usr/bin/docker-registry", "docker-registry", "serve", conf, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; shf("curl -sf http://%s/v2/ >/dev/null", registry); i++) {
+        CHECK(i < 100);
+        sleep_ms(100);
+    }
+}
+
+static void stop_registry(void)
+{
+    if (registry_pid > 0) {
+        kill(registry_pid, SIGTERM);
+        waitpid(registry_pid, NULL, 0);
+        registry_pid = 0;
+    }
+}
+
+/* POSTs body (a JSON object's inside after name); returns the status. */
+static long post(struct server *s, const char *name, const char *rest, struct reply *r)
+{
+    char body[2048];
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"capacity_gib\":1,%s}", name, rest);
+    api(s, "POST", "/v1/snapshots", body, r);
+    return r->status;
+}
+
+/* Polls until name is not building; *out keeps the last reply. */
+static void wait_built(struct server *s, const char *name, struct reply *out)
+{
+    char path[200];
+
+    snprintf(path, sizeof(path), "/v1/snapshots/%s", name);
+    for (int waited = 0; waited < 120000; waited += 100) {
+        api(s, "GET", path, NULL, out);
+        CHECK(out->status == 200);
+        if (strcmp(str(out, "status"), "building"))
+            return;
+        reply_free(out);
+        sleep_ms(100);
+    }
+    CHECK(!"snapshot still building after 120 s");
+}
+
+/* Builds name from rest, expects ready (want NULL) or failed with want in
+ * the message. */
+static void build(struct server *s, const char *name, const char *rest, const char *want)
+{
+    struct reply r;
+
+    if (post(s, name, rest, &r) != 201)
+        fprintf(stderr, "%s\n", r.body);
+    CHECK(r.status == 201 && !strcmp(str(&r, "status"), "building"));
+    reply_free(&r);
+    wait_built(s, name, &r);
+    fprintf(stderr, "%s: %s %s\n", name, str(&r, "status"), str(&r, "status_message"));
+    if (!want)
+        CHECK(!strcmp(str(&r, "status"), "ready"));
+    else
+        CHECK(!strcmp(str(&r, "status"), "failed") && strstr(str(&r, "status_message"), want));
+    reply_free(&r);
+}
+
+/* The image's files after both layers, through snapfs export and debugfs. */
+static void check_files(struct server *s, const char *name)
+{
+    char path[200], raw[PATH_MAX + 16];
+    struct snapfs_store *st;
+    struct reply r;
+
+    snprintf(path, sizeof(path), "/v1/snapshots/%s", name);
+    api(s, "GET", path, NULL, &r);
+    CHECK(r.status == 200);
+    snprintf(raw, sizeof(raw), "%s/export.img", work);
+    unlink(raw);
+    st = snapfs_store_open(store_path, 0);
+    CHECK(st != NULL && snapfs_export(st, str(&r, "id"), NULL, raw) == 0);
+    snapfs_store_close(st);
+    reply_free(&r);
+#define DF(cmd) "debugfs -R '" cmd "' %s 2>/dev/null"
+    CHECK(shf(DF("cat /etc/hello.txt") " | grep -qx 'hello from layer one'", raw) == 0);
+    CHECK(shf(DF("cat /etc/added.txt") " | grep -qx 'added in layer two'", raw) == 0);
+    CHECK(shf(DF("cat /opq/new.txt") " | grep -qx 'new in layer two'", raw) == 0);
+    CHECK(shf(DF("cat /keep") " | grep -qx 'keep is a file now'", raw) == 0);
+    CHECK(shf(DF("stat /bin/sh") " | grep -q 'Mode:  0755'", raw) == 0);
+    /* whited out, hidden by the opaque folder, and no whiteout file left */
+    CHECK(shf(DF("ls /etc") " | grep -q gone.txt", raw) != 0);
+    CHECK(shf(DF("ls /opq") " | grep -q old.txt", raw) != 0);
+    CHECK(shf(DF("ls /opq") " | grep -q wh", raw) != 0);
+    CHECK(shf(DF("ls -l /etc") " | grep -q hello.txt", raw) == 0);
+#undef DF
+}
+
+static void expect_400(struct server *s, const char *body)
+{
+    struct reply r;
+
+    api(s, "POST", "/v1/snapshots", body, &r);
+    if (r.status != 400)
+        fprintf(stderr, "%s -> %ld %s\n", body, r.status, r.body);
+    CHECK(r.status == 400 && !strcmp(reply_error_type(&r), "validation"));
+    reply_free(&r);
+}
+
+/* Through the sbx CLI: snapshot build --docker-image --wait. */
+static void cli_build(struct server *s, const char *name, const char *ref)
+{
+    char sbx[PATH_MAX + 32];
+
+    snprintf(sbx, sizeof(sbx), "%s/build/bin/sbx", src_dir);
+    CHECK(shf("SBX_API_URL=%s SBX_API_KEY=%s %s snapshot build %s --docker-image %s "
+              "--capacity 1 --wait >%s/cli.out 2>&1", s->url, TEST_KEY, sbx, name, ref,
+              work) == 0);
+}
+
+static void from_registry(struct server *s)
+{
+    char rest[600], digest[100] = "", ref[300];
+    struct reply r;
+    FILE *f;
+
+    /* by tag, through the CLI */
+    snprintf(ref, sizeof(ref), "%s/test/img:v1", registry);
+    cli_build(s, "by-tag", ref);
+    api(s, "GET", "/v1/snapshots/by-tag", NULL, &r);
+    CHECK(!strcmp(str(&r, "status"), "ready"));
+    snprintf(rest, sizeof(rest), "docker://%s/test/img:v1", registry);
+    CHECK(!strcmp(str(&r, "source"), rest));
+    reply_free(&r);
+    check_files(s, "by-tag");
+
+    /* by digest (the registry's Docker-Content-Digest) */
+    CHECK(shf("curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
+              "http://%s/v2/test/img/manifests/v1 | tr -d '\\r' | "
+              "sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p' > %s/digest", registry,
+              work) == 0);
+    snprintf(rest, sizeof(rest), "%s/digest", work);
+    f = fopen(rest, "r");
+    CHECK(f && fgets(digest, sizeof(digest), f));
+    fclose(f);
+    digest[strcspn(digest, "\n")] = '\0';
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img@%s\"", registry, digest);
+    build(s, "by-digest", rest, NULL);
+    check_files(s, "by-digest");
+
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:nope\"", registry);
+    build(s, "no-tag", rest, "MANIFEST_UNKNOWN");
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/none:v1\"", registry);
+    build(s, "no-repo", rest, "HTTP 404");
+    /* not named with --insecure-registry: HTTPS, which nothing answers */
+    build(s, "not-insecure", "\"docker_image\":\"127.0.0.1:1/test/img:v1\"", "127.0.0.1:1");
+
+    /* every stored layer blob of the registry corrupted: the pull must notice */
+    CHECK(shf("for f in $(find %s/registry -path '*/blobs/sha256/*/data' -size +1k); do "
+              "printf X | dd of=$f bs=1 seek=100 conv=notrunc status=none; done", work) == 0);
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:v1\"", registry);
+    build(s, "bad-blob", rest, "digest mismatch");
+}
+
+static void from_layouts(struct server *s)
+{
+    char rest[PATH_MAX + 64];
+
+    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/layout\"", work);
+    build(s, "layout", rest, NULL);
+    check_files(s, "layout");
+    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/image.tar\"", work);
+    build(s, "archive", rest, NULL);
+    check_files(s, "archive");
+    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/multi\"", work);
+    build(s, "multi", rest, NULL);
+    check_files(s, "multi");
+    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/garbage\"", work);
+    build(s, "garbage", rest, "not valid JSON");
+    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/baddigest\"", work);
+    build(s, "bad-digest", rest, "digest mismatch");
+}
+
+static void validation(struct server *s)
+{
+    expect_400(s, "{\"name\":\"v1\",\"docker_image\":\"Upper/Case\"}");
+    expect_400(s, "{\"name\":\"v2\",\"docker_image\":\"ubuntu@sha256:1234\"}");
+    expect_400(s, "{\"name\":\"v3\",\"docker_image\":\"ubuntu:bad tag\"}");
+    expect_400(s, "{\"name\":\"v4\",\"docker_image\":\"ubuntu\",\"source\":\"/tmp\"}");
+    expect_400(s, "{\"name\":\"v5\",\"docker_image\":\"\"}");
+}
+
+int main(void)
+{
+    char args_registry[80];
+    const char *args[] = { "--insecure-registry", args_registry, NULL };
+    struct server s;
+
+    find_src();
+    if (access("/usr/bin/docker-registry", X_OK) ||
+        shf("which skopeo busybox zstd debugfs curl >/dev/null") != 0) {
+        fprintf(stderr, "SKIP: needs docker-registry, skopeo, busybox, zstd, debugfs, curl\n");
+        return 77;
+    }
+    snprintf(work, sizeof(work), "/tmp/sbx-oci-test.XXXXXX");
+    CHECK(mkdtemp(work) != NULL);
+    CHECK(shf("mkdir %s/img && %s/api/tests/registry_image.sh %s/img", work, src_dir, work) == 0);
+    start_registry();
+    CHECK(shf("skopeo copy -q --dest-tls-verify=false oci:%s/img/layout:v1 "
+              "docker://%s/test/img:v1 >%s/skopeo.log 2>&1", work, registry, work) == 0);
+    snprintf(args_registry, sizeof(args_registry), "%s", registry);
+    server_init(&s, args);
+    snprintf(store_path, sizeof(store_path), "%s/state/store", s.dir);
+    validation(&s);
+    from_layouts(&s);
+    from_registry(&s);
+    server_cleanup(&s);
+    stop_registry();
+    shf("rm -rf %s", work);
+    printf("ok\n");
+    return 0;
+}
