@@ -20,6 +20,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
                                 "../../scripts/testlib"))
+import tcp_echo  # noqa: E402
 import wsproto  # noqa: E402
 
 URL, KEY, BOX, WORK = None, None, None, None
@@ -479,29 +480,8 @@ def suite_files():
     check(st == 405, "PATCH files %s" % st)
 
 
-def echo_server():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-
-    def serve(conn):
-        with conn:
-            while True:
-                d = conn.recv(65536)
-                if not d:
-                    break
-                conn.sendall(d)
-
-    def loop():
-        while True:
-            conn, _ = srv.accept()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-    threading.Thread(target=loop, daemon=True).start()
-    return srv.getsockname()[1]
-
-
 def suite_tunnel():
-    port = echo_server()
+    port = tcp_echo.start()
     ws = WS("/v1/sandboxes/%s/tunnel?port=%d" % (BOX, port))
     check(ws.status == 101, "tunnel upgrade %s" % ws.status)
     ws.send(2, b"ping")

@@ -32,6 +32,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)),
                                 "../../scripts/testlib"))
+import tcp_echo  # noqa: E402
 import wsproto  # noqa: E402
 
 KEY = "stream-test-key"
@@ -473,27 +474,6 @@ def test_console():
           "console sent resize")
 
 
-def echo_server():
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-
-    def serve(c):
-        while True:
-            d = c.recv(65536)
-            if not d:
-                c.close()
-                return
-            c.sendall(d)
-
-    def accept():
-        while True:
-            c, _ = ls.accept()
-            threading.Thread(target=serve, args=(c,), daemon=True).start()
-    threading.Thread(target=accept, daemon=True).start()
-    return ls.getsockname()[1]
-
-
 def roundtrip(sock_send, sock_recv, data):
     got = bytearray()
 
@@ -511,7 +491,7 @@ def roundtrip(sock_send, sock_recv, data):
 
 
 def test_tunnel():
-    port = echo_server()
+    port = tcp_echo.start()
     p = subprocess.Popen([SBX, "tunnel", "box", "--remote-port", str(port), "--local-port", "0"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
     info = json.loads(p.stdout.readline())
