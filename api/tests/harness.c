@@ -1,10 +1,11 @@
 /* The api tests' harness. */
 #include "harness.h"
 
+#include "../snapshot_int.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -165,15 +166,6 @@ void server_stop(struct server *s)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void server_cleanup(struct server *s)
 {
     struct reply r;
@@ -191,7 +183,7 @@ void server_cleanup(struct server *s)
         reply_free(&r);
     }
     server_stop(s);
-    nftw(s->dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    snapbuild_rmtree(s->dir);
     curl_global_cleanup();
 }
 

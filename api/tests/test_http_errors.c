@@ -119,8 +119,8 @@ static void route_errors(struct server *s)
     expect_error(s, "GET", "/v1/nothing-here", TEST_KEY, NULL, 0, 404, "not_found");
     expect_error(s, "GET", "/v1/sandboxes/a/b/c/d/e/f/g", TEST_KEY, NULL, 0, 404, "not_found");
     expect_error(s, "PUT", "/v1/sandboxes", TEST_KEY, NULL, 0, 405, "method_not_allowed");
-    expect_body(s, "POST", "/v1/snapshots", "{\"name\":\"py\",\"docker_image\":\"python:3\"}",
-                501, "not_implemented");
+    expect_body(s, "POST", "/v1/snapshots", "{\"name\":\"py\",\"docker_image\":\"Python:3\"}",
+                400, "validation");
     expect_body(s, "POST", "/v1/snapshots/capture", "{}", 400, "validation");
     expect_body(s, "POST", "/v1/snapshots/capture", "{\"name\":\"c\",\"sandbox\":\"missing\"}",
                 404, "not_found");
