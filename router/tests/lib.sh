@@ -38,14 +38,15 @@ check_lacks() {
     if [[ $3 != *"$2"* ]]; then echo "ok   $1"; else fail "$1: [$2] unexpectedly in [$3]"; fi
 }
 
-wait_file() { # FILE SECONDS
+wait_until() { # SECONDS COMMAND...: until COMMAND succeeds (0), tried every 50 ms, or 1
     local i
-    for ((i = 0; i < $2 * 20; i++)); do
-        [[ -s $1 ]] && return 0
+    for ((i = 0; i < $1 * 20; i++)); do
+        "${@:2}" && return 0
         sleep 0.05
     done
     return 1
 }
+wait_file() { wait_until "$2" test -s "$1"; } # FILE SECONDS: until FILE is not empty
 
 start_backend() { # SANDBOX:PORT...
     python3 "$TESTS_DIR/backend.py" "$BOXES" "$@" 2> "$WORK/backend.log" &

@@ -28,14 +28,8 @@ api() { # METHOD PATH [BODY]
         -H "Content-Type: application/json" ${3:+--data "$3"} "$API$2"
 }
 json() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
-wait_status() { # NAME STATUS
-    local i
-    for ((i = 0; i < 200; i++)); do
-        [[ $(json "$(api GET "/v1/sandboxes/$1")" status) == "$2" ]] && return 0
-        sleep 0.05
-    done
-    return 1
-}
+status_is() { [[ $(json "$(api GET "/v1/sandboxes/$1")" status) == "$2" ]]; } # NAME STATUS
+wait_status() { wait_until 10 status_is "$@"; } # NAME STATUS
 
 python3 "$TESTS_DIR/sbx_service.py" "$WORK/ports" web 2> "$WORK/service.log" &
 EXTRA_PIDS+=($!)
@@ -47,7 +41,7 @@ api POST /v1/snapshots "{\"name\":\"base\",\"image_path\":\"$STATE/snapshots/bas
 api POST /v1/sandboxes '{"name":"web","snapshot":"base"}' > /dev/null
 wait_status web running || { tail "$WORK/api.log"; fail "sandbox did not run"; exit 1; }
 check "names/web is a link" yes "$([[ -L $STATE/names/web ]] && echo yes)"
-for ((i = 0; i < 200; i++)); do [[ -S $STATE/names/web/vsock.sock ]] && break; sleep 0.05; done
+wait_until 10 test -S "$STATE/names/web/vsock.sock"
 check "its VMM socket" yes "$([[ -S $STATE/names/web/vsock.sock ]] && echo yes)"
 
 svc=$(api POST /v1/sandboxes/web/service-url "{\"port\":$HTTP}")
@@ -77,7 +71,7 @@ check_lacks "stopped sandbox not reached" "HTTP/1.1 200" "$out"
 check_has "stopped sandbox: an error of the router" "X-Sbx-Error:" "$out"
 api DELETE /v1/sandboxes/web > /dev/null
 wait_status web "" || true
-for ((i = 0; i < 100; i++)); do [[ -L $STATE/names/web ]] || break; sleep 0.05; done
+wait_until 5 test ! -L "$STATE/names/web"
 out=$(c -i -H "X-Sbx-Service-Token: $tok" "$(url web "$HTTP" /headers)")
 check_has "deleted sandbox is unknown" "Unknown sandbox" "$out"
 

@@ -11,11 +11,7 @@ AGENT=$BUILD/bin/sbx-init
 STATE=$WORK/state
 
 wait_sock() { # PATH SECONDS
-    local i
-    for ((i = 0; i < $2 * 20; i++)); do
-        [[ -S $1 ]] && return 0
-        sleep 0.05
-    done
+    wait_until "$2" test -S "$1" && return 0
     fail "no socket $1"
     exit 1
 }
