@@ -28,16 +28,19 @@ tok = '$tok'
 $1"
 }
 
+# status_line BYTES: the status line the router answers to BYTES (a python expression).
+status_line() { raw "s.sendall($1); print(readall().split(b'\r\n')[0].decode())"; }
+
 say "malformed requests"
-out=$(raw "s.sendall(b'BLAH\r\n\r\n'); print(readall().split(b'\r\n')[0].decode())")
+out=$(status_line "b'BLAH\r\n\r\n'")
 check "garbage request line" "HTTP/1.1 400 Bad Request" "$out"
-out=$(raw "s.sendall(b'GET / HTTP/1.1\r\nHost: box1--8080.localhost\r\nX: ' + b'a' * 20000 + b'\r\n\r\n'); print(readall().split(b'\r\n')[0].decode())")
+out=$(status_line "b'GET / HTTP/1.1\r\nHost: box1--8080.localhost\r\nX: ' + b'a' * 20000 + b'\r\n\r\n'")
 check "head over 16 KiB" "HTTP/1.1 431 Request Header Fields Too Large" "$out"
-out=$(raw "s.sendall(b'GET / HTTP/1.1\r\nHost: box1--8080.localhost\r\nHost: evil--80.localhost\r\n\r\n'); print(readall().split(b'\r\n')[0].decode())")
+out=$(status_line "b'GET / HTTP/1.1\r\nHost: box1--8080.localhost\r\nHost: evil--80.localhost\r\n\r\n'")
 check "two Host headers" "HTTP/1.1 400 Bad Request" "$out"
-out=$(raw "s.sendall(b'GET http://box1--8080.localhost/ HTTP/1.1\r\nHost: box1--8080.localhost\r\n\r\n'); print(readall().split(b'\r\n')[0].decode())")
+out=$(status_line "b'GET http://box1--8080.localhost/ HTTP/1.1\r\nHost: box1--8080.localhost\r\n\r\n'")
 check "absolute-form target" "HTTP/1.1 400 Bad Request" "$out"
-out=$(raw "s.sendall(b'CONNECT box1--8080.localhost:443 HTTP/1.1\r\nHost: box1--8080.localhost\r\n\r\n'); print(readall().split(b'\r\n')[0].decode())")
+out=$(status_line "b'CONNECT box1--8080.localhost:443 HTTP/1.1\r\nHost: box1--8080.localhost\r\n\r\n'")
 check "CONNECT" "HTTP/1.1 405 Method Not Allowed" "$out"
 out=$(raw "s.sendall(b'POST /upload HTTP/1.1\r\nHost: box1--8080.localhost\r\nX-Sbx-Service-Token: ' + tok.encode() + b'\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'); print(len(readall()))")
 check "bad chunk framing closes" "0" "$out"
