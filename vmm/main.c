@@ -30,18 +30,32 @@ static void on_signal(void *opaque, int fd, uint32_t events)
     vm_stop(vm, VM_EXIT_CRASH, reason);
 }
 
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+/* Blocked before set-up starts any thread (snapfs's decoder threads at disk
+ * open), so that every thread inherits the mask: a stop signal delivered to a
+ * thread that did not block it would kill the process instead of reaching the
+ * signalfd. */
+static int block_signals(void)
+{
+    sigset_t set;
+
+    stop_signals(&set);
+    sigaddset(&set, SIGUSR1);  /* unblocked only in vCPU threads (vcpu.c) */
+    return pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ? -EINVAL : 0;
+}
+
 static int watch_signals(struct vm *vm)
 {
     sigset_t set;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);  /* unblocked only in vCPU threads (vcpu.c) */
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
-        return -EINVAL;
-    sigdelset(&set, SIGUSR1);
+    stop_signals(&set);
     int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (fd < 0)
         return -errno;
@@ -54,6 +68,10 @@ static int setup(struct vm *vm, const struct vmm_options *opts)
     char err[512] = "";
     int rc = vm_create(vm, opts, err, sizeof(err));
 
+    if (rc == 0 && block_signals() < 0) {
+        snprintf(err, sizeof(err), "cannot block signals");
+        rc = -EINVAL;
+    }
     if (rc == 0)
         rc = vm_add_devices(vm, opts, err, sizeof(err));
     if (rc == 0)
