@@ -1,10 +1,11 @@
 /* seccomp: the filter sbx-vmm installs before its guest runs. Each case runs in a
  * forked child that installs the filter and then makes calls: allowed ones work
- * (reads and writes, Unix sockets, read-only opens, threads, KVM_RUN-type ioctls),
- * forbidden ones (execve, socket(AF_INET), ptrace, a writable open, an executable
- * mapping, KVM_CREATE_VM) kill the child with SIGSYS, also when made by a thread
- * that existed before the filter (TSYNC). In log mode the forbidden call runs;
- * off installs nothing. Also the --seccomp values. */
+ * (reads and writes, Unix stream sockets, read-only opens, threads, KVM_RUN-type
+ * ioctls), forbidden ones (execve, socket(AF_INET), a Unix datagram socket, ptrace,
+ * a writable open, an executable mapping, KVM_CREATE_VM, fork) kill the child with
+ * SIGSYS, also when made by a thread that existed before the filter (TSYNC). In
+ * log mode the forbidden call runs; off installs nothing. Also the --seccomp
+ * values. */
 #include "../seccomp.h"
 
 #include <errno.h>
@@ -128,6 +129,12 @@ static void forbidden_inet_socket(void)
     child_exit(SURVIVED);
 }
 
+static void forbidden_unix_dgram(void)
+{
+    socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    child_exit(SURVIVED);
+}
+
 static void forbidden_ptrace(void)
 {
     ptrace(PTRACE_TRACEME, 0, NULL, NULL);
@@ -232,7 +239,7 @@ static void check_parse(void)
 int main(void)
 {
     static void (*const forbidden[])(void) = {
-        forbidden_execve, forbidden_inet_socket, forbidden_ptrace, forbidden_open_write,
+        forbidden_execve, forbidden_inet_socket, forbidden_unix_dgram, forbidden_ptrace, forbidden_open_write,
         forbidden_exec_mapping, forbidden_kvm_create_vm, forbidden_fork,
     };
 
