@@ -15,13 +15,15 @@
 
 #include "internal.h"
 
-enum aop_kind { AOP_READ_DATA, AOP_READ_CHUNK, AOP_WRITE, AOP_DISCARD, AOP_FLUSH };
+enum aop_kind { AOP_READ_DATA, AOP_READ_CHUNK, AOP_WRITE, AOP_WRITEV, AOP_DISCARD, AOP_FLUSH };
 
 struct aop {
     struct snapfs_req *req;
     enum aop_kind kind;
     int fd;
     uint8_t *dst;                  /* READ_DATA/WRITE: buffer; READ_CHUNK: destination */
+    const struct iovec *iov;       /* WRITEV: the caller's buffers */
+    unsigned iovcnt;
     size_t len;                    /* bytes of the operation */
     uint64_t off;                  /* file offset */
     uint8_t *owned;                /* freed on completion (record, bounce block) */
@@ -181,6 +183,9 @@ static int queue_op(struct snapfs_disk *d, struct aop *op)
     case AOP_WRITE:
         io_uring_prep_write(sqe, op->fd, op->dst, (unsigned)op->len, op->off);
         break;
+    case AOP_WRITEV:
+        io_uring_prep_writev(sqe, op->fd, op->iov, op->iovcnt, op->off);
+        break;
     case AOP_DISCARD:
         io_uring_prep_fallocate(sqe, op->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                 op->off, op->len);
@@ -312,11 +317,45 @@ fail:
     return rc;
 }
 
+/* A vectored write must be whole blocks, its buffers holding len bytes. */
+static bool writev_ok(struct snapfs_disk *d, const struct snapfs_req *req)
+{
+    uint64_t end = req->offset + req->len;
+    size_t total = 0;
+    if (req->offset % SNAPFS_BLOCK_SIZE || (req->len % SNAPFS_BLOCK_SIZE && end != d->size) ||
+        req->iovcnt == 0 || req->iovcnt > 1024) {
+        seterr("overlay %s: vectored write [%llu, +%zu) in %u buffers: not whole blocks",
+               d->ovl_path, (unsigned long long)req->offset, req->len, req->iovcnt);
+        return false;
+    }
+    for (unsigned i = 0; i < req->iovcnt; i++)
+        total += req->iov[i].iov_len;
+    if (total != req->len)
+        seterr("overlay %s: vectored write of %zu bytes in buffers of %zu", d->ovl_path,
+               req->len, total);
+    return total == req->len;
+}
+
+/* A gathered write of whole blocks (checked by writev_ok): one vectored
+ * write into the overlay. */
+static int submit_writev(struct snapfs_disk *d, struct snapfs_req *req)
+{
+    struct aop *op = calloc(1, sizeof(*op));
+    if (!op)
+        return -ENOMEM;
+    *op = (struct aop){ .req = req, .kind = AOP_WRITEV, .fd = d->active->data_fd,
+                        .iov = req->iov, .iovcnt = req->iovcnt, .len = req->len,
+                        .off = req->offset };
+    return queue_op(d, op);
+}
+
 static int submit_write(struct snapfs_disk *d, struct snapfs_req *req)
 {
     uint8_t *src = req->buf;
     uint64_t off = req->offset, end = off + req->len;
     int rc = 0;
+    if (req->iov)
+        return submit_writev(d, req);
     while (off < end && rc == 0) {
         uint64_t block = off / SNAPFS_BLOCK_SIZE, start = block * SNAPFS_BLOCK_SIZE;
         uint64_t bend = start + SNAPFS_BLOCK_SIZE < d->size ? start + SNAPFS_BLOCK_SIZE : d->size;
@@ -481,10 +520,30 @@ static int chunk_done(struct snapfs_disk *d, struct aop *op)
     return rc;
 }
 
+/* The rest of a short vectored write, synchronously. */
+static int finish_short_vec(struct aop *op, size_t done)
+{
+    uint64_t off = op->off;
+    for (unsigned i = 0; i < op->iovcnt; i++) {
+        const struct iovec *v = &op->iov[i];
+        int rc = 0;
+        if (done < v->iov_len)
+            rc = pwrite_full(op->fd, (const uint8_t *)v->iov_base + done, v->iov_len - done,
+                             off + done);
+        if (rc < 0)
+            return rc;
+        done = done < v->iov_len ? 0 : done - v->iov_len;
+        off += v->iov_len;
+    }
+    return 0;
+}
+
 /* A short transfer is finished synchronously. */
 static int finish_short(struct aop *op, int res)
 {
     uint8_t *buf = op->kind == AOP_READ_CHUNK ? op->owned : op->dst;
+    if (op->kind == AOP_WRITEV)
+        return finish_short_vec(op, (size_t)res);
     if (op->kind == AOP_WRITE || (op->kind == AOP_FLUSH && op->len))
         return pwrite_full(op->fd, buf + res, op->len - res, op->off + res);
     return pread_full(op->fd, buf + res, op->len - res, op->off + res);
@@ -602,6 +661,8 @@ int snapfs_aio_submit(struct snapfs_disk *d, struct snapfs_req *req)
                (unsigned long long)req->offset, req->len);
         return -EINVAL;
     }
+    if (req->op == SNAPFS_OP_WRITE && req->iov && !writev_ok(d, req))
+        return -EINVAL;
     req->result_ = 0;
     req->pending_ = 1;
     a->inflight++;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #define SNAPFS_NAME_MAX   63          /* longest image name */
 #define SNAPFS_LABEL_MAX  127         /* longest label */
@@ -154,6 +155,12 @@ struct snapfs_req {
     uint64_t offset;
     void *buf;              /* READ destination / WRITE source */
     size_t len;             /* bytes (READ, WRITE, DISCARD) */
+    /* WRITE only, instead of buf: gather the len bytes from iovcnt buffers
+     * (at most 1024) with one vectored write. offset and len must be whole
+     * 4 KiB blocks (len may end at the end of the disk): -EINVAL otherwise.
+     * The array must stay valid until done is called. */
+    const struct iovec *iov;
+    unsigned iovcnt;
     /* Called once with 0 or negative errno. */
     void (*done)(struct snapfs_req *req, int result);
     void *opaque;

@@ -1,7 +1,8 @@
 /* virtio-blk requests (virtio 1.x section 5.2.6): a chain is checked, then
  * either answered at once (bad request, GET_ID, nothing to transfer) or turned
  * into a blk_io: one snapfs request per data segment, reading and writing guest
- * memory in place. With io_uring (snapfs_aio_*) many requests are in flight at
+ * memory in place (a write of whole blocks on io_uring: one vectored request
+ * for all its segments). With io_uring (snapfs_aio_*) many requests are in flight at
  * once and complete in any order on the event loop; without it each runs
  * synchronously where it is started.
  *
@@ -34,6 +35,7 @@ struct blk_io {
     bool exclusive;         /* runs alone among writes, segments in order */
     unsigned nreq, next;    /* requests, and the next one to start */
     unsigned pending;       /* requests in flight, plus one held by the starter */
+    struct iovec *iov;      /* a gathered write's segments, or NULL */
     struct snapfs_req req[];
 };
 
@@ -77,6 +79,7 @@ static void io_finish(struct blk_io *io)
     if (!b->closing && io->gen == b->gen)
         answer(b, io->head, io->status,
                io->result, io->result == VIRTIO_BLK_S_OK ? io->used_len : 1);
+    free(io->iov);
     free(io);
 }
 
@@ -184,6 +187,7 @@ void blk_req_drop_stalled(struct virtio_blk *b)
     if (!b->stalled)
         return;
     b->inflight--;
+    free(b->stalled->iov);
     free(b->stalled);
     b->stalled = NULL;
 }
@@ -208,26 +212,63 @@ static struct blk_io *io_new(struct virtio_blk *b, const struct virtq_chain *c, 
     return io;
 }
 
+/* True if some segment of a write starting at off does not cover whole blocks. */
+static bool partial_blocks(const struct iovec *seg, unsigned n, uint64_t off)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (off % BLK_SIZE || seg[i].iov_len % BLK_SIZE)
+            return true;
+        off += seg[i].iov_len;
+    }
+    return false;
+}
+
+/* A write of whole blocks on io_uring: one vectored request over a copy of
+ * the segments (it must outlive the chain scratch). */
+static struct blk_io *gathered_write(struct virtio_blk *b, const struct virtq_chain *c,
+                                     unsigned n, uint64_t off, size_t len)
+{
+    struct blk_io *io = io_new(b, c, 1);
+    struct iovec *iov = malloc(n * sizeof(*iov));
+
+    if (!io || !iov) {
+        free(io);
+        free(iov);
+        return NULL;
+    }
+    memcpy(iov, b->data, n * sizeof(*iov));
+    io->iov = iov;
+    io->req[0] = (struct snapfs_req){ .op = SNAPFS_OP_WRITE, .offset = off, .len = len,
+                                      .iov = iov, .iovcnt = n, .done = req_done, .opaque = io };
+    return io;
+}
+
 /* A read (IN, into the writable bytes before the status) or a write (OUT, from
- * the readable bytes after the header) of len bytes at sector. */
+ * the readable bytes after the header) of len bytes at sector: one request a
+ * segment, or one vectored request for a write of whole blocks on io_uring. */
 static int prepare_rw(struct virtio_blk *b, const struct virtq_chain *c, bool write,
                       uint64_t sector, size_t len, struct blk_io **out)
 {
     size_t data_off = write ? sizeof(struct virtio_blk_outhdr) : 0, got = 0;
     unsigned n = virtq_chain_slice(c, !write, data_off, len, b->data, VIRTQ_CHAIN_MAX_SEGS);
     uint64_t off = sector * SECTOR;
+    bool partial = write && partial_blocks(b->data, n, off);
     struct blk_io *io;
 
     for (unsigned i = 0; i < n; i++)
         got += b->data[i].iov_len;
     if (got != len || n > VIRTIO_BLK_SEG_MAX)
         return VIRTIO_BLK_S_IOERR;
-    io = io_new(b, c, n);
+    if (write && !partial && b->use_aio && n > 1)
+        io = gathered_write(b, c, n, off, len);
+    else
+        io = io_new(b, c, n);
     if (!io)
         return -ENOMEM;
     io->write = write;
+    io->exclusive = partial;
     io->used_len = write ? 1 : (uint32_t)len + 1;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; !io->iov && i < n; i++) {
         struct snapfs_req *r = &io->req[i];
 
         r->op = write ? SNAPFS_OP_WRITE : SNAPFS_OP_READ;
@@ -235,8 +276,6 @@ static int prepare_rw(struct virtio_blk *b, const struct virtq_chain *c, bool wr
         r->len = b->data[i].iov_len;
         r->offset = off;
         off += r->len;
-        if (write && (r->offset % BLK_SIZE || r->len % BLK_SIZE))
-            io->exclusive = true;
     }
     *out = io;
     return VIRTIO_BLK_S_OK;
@@ -339,6 +378,8 @@ int blk_req_start(struct virtio_blk *b, const struct virtq_chain *c)
         return st;
     if (!io || io->nreq == 0) {
         answer(b, c->head, status_byte(c), (uint8_t)st, written + 1);
+        if (io)
+            free(io->iov);
         free(io);
         return 0;
     }

@@ -20,6 +20,7 @@ static int completed, failures;
 
 struct slot {
     struct snapfs_req req;
+    struct iovec iov[3];
     uint8_t buf[40960];
     uint8_t want[40960];
 };
@@ -67,6 +68,13 @@ static void batch(struct snapfs_disk *d, struct slot *slots, uint32_t *st)
             for (size_t k = 0; k < len; k++)
                 s->buf[k] = (uint8_t)(rnd(st) % 3 ? (uint32_t)('A' + i) : rnd(st));
             memcpy(model + off, s->buf, len);
+            if (kind < 2 && len >= 3) { /* whole blocks from three pieces, any sizes */
+                size_t a = 1 + rnd(st) % (len - 2), b = 1 + rnd(st) % (len - a - 1);
+                s->iov[0] = (struct iovec){ s->buf, a };
+                s->iov[1] = (struct iovec){ s->buf + a, b };
+                s->iov[2] = (struct iovec){ s->buf + a + b, len - a - b };
+                s->req.iov = s->iov, s->req.iovcnt = 3, s->req.buf = NULL;
+            }
         } else if (kind < 6) {
             uint64_t a = (off + 4095) & ~4095ull, b = (off + len) & ~4095ull;
             s->req.op = SNAPFS_OP_DISCARD;
@@ -148,6 +156,15 @@ int main(void)
         return 77;
     }
     wait_for(d, 1);
+    /* A vectored write must be whole blocks. */
+    struct iovec one = { slots[0].buf, 512 };
+    struct snapfs_req bad = { .op = SNAPFS_OP_WRITE, .offset = 4096, .len = 512, .iov = &one,
+                              .iovcnt = 1, .done = done };
+    CHECK(snapfs_aio_submit(d, &bad) == -EINVAL);
+    bad.offset = 512, bad.len = 4096, one.iov_len = 4096;
+    CHECK(snapfs_aio_submit(d, &bad) == -EINVAL);
+    bad.offset = 0, bad.len = 8192;
+    CHECK(snapfs_aio_submit(d, &bad) == -EINVAL);   /* buffers hold 4096 */
     for (int i = 0; i < 20; i++)
         batch(d, slots, &st);
     check_sync(d, model);
