@@ -2,8 +2,8 @@
 # virtio-blk serves snapfs disks: libsnapfs is linked in (SNAPFS_LIB_SRCS is set by
 # snapfs/build.mk, which the root makefile includes first: the *.mk are sorted).
 VMM_LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(SNAPFS_LIB_SRCS)
-VMM_LDLIBS   := -lpthread -luring -lzstd -lseccomp -lcrypto
-DEPS         += liburing-dev libzstd-dev libseccomp-dev libfdt-dev libssl-dev
+VMM_LDLIBS   := -lpthread -luring -lzstd -lseccomp -lcrypto -lslirp
+DEPS         += liburing-dev libzstd-dev libseccomp-dev libfdt-dev libssl-dev libslirp-dev
 
 BINS += $(B)/bin/sbx-vmm
 $(B)/bin/sbx-vmm: $(call rel,$(VMM_LIB_SRCS) vmm/main.c)

@@ -13,6 +13,7 @@ static const struct vmm_device vmm_devices[] = {
     { "virtio-rng", virtio_rng_setup },
     { "virtio-vsock", virtio_vsock_setup },
     { "virtio-blk", virtio_blk_setup },
+    { "virtio-net", virtio_net_setup },
 };
 
 int vm_add_devices(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen)

@@ -17,7 +17,7 @@ const char *vmm_options_usage(void)
     return "usage: sbx-vmm --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MIB] [--vcpus N]\n"
            "               [--console stdio|none|PATH] [--vsock-uds PATH]\n"
            "               [--disk store=DIR,image=NAME|store=DIR,overlay=PATH]\n"
-           "               [--seccomp kill|log|off] [-v]\n"
+           "               [--net user[,host-loopback=on][,mac=MAC]] [--seccomp kill|log|off] [-v]\n"
            "  --kernel PATH     Linux bzImage or ELF vmlinux (x86_64)\n"
            "  --initrd PATH     initial ramdisk\n"
            "  --cmdline STR     kernel command line (default: a quiet serial console)\n"
@@ -29,6 +29,15 @@ const char *vmm_options_usage(void)
            "                    (read-only) or store=DIR,overlay=PATH (read-write overlay);\n"
            "                    add io=sync to serve requests one at a time on the event\n"
            "                    loop instead of in flight together on io_uring (io=uring)\n"
+           "  --net user[,OPT]  virtio-net with user-mode networking (libslirp): outbound\n"
+           "                    TCP/UDP/ping from guest address 10.0.2.15/24, gateway\n"
+           "                    10.0.2.2, DNS 10.0.2.3 (forwarded to the host's resolver);\n"
+           "                    the guest sets itself up from sbx.net=" NET_SLIRP_GUEST_CMDLINE "\n"
+           "                    on its command line (sbx-init). Never reachable: 0.0.0.0/8\n"
+           "                    and 169.254.0.0/16 (cloud metadata); the host's loopback\n"
+           "                    (127.0.0.0/8, 10.0.2.2) only with host-loopback=on.\n"
+           "                    mac=52:54:00:12:34:56 sets the MAC (default: random).\n"
+           "                    --net none: no network device (the default)\n"
            "  --seccomp MODE    system calls outside the VMM's run-time allow-list, from\n"
            "                    just before the guest runs: kill (default: the process\n"
            "                    dies of SIGSYS), log (allowed, logged by the kernel:\n"
@@ -53,7 +62,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 }
 
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_VCPUS, OPT_CONSOLE, OPT_VSOCK,
-       OPT_DISK, OPT_SECCOMP };
+       OPT_DISK, OPT_SECCOMP, OPT_NET };
 
 static const struct option long_opts[] = {
     { "kernel", required_argument, NULL, OPT_KERNEL },
@@ -65,6 +74,7 @@ static const struct option long_opts[] = {
     { "vsock-uds", required_argument, NULL, OPT_VSOCK },
     { "disk", required_argument, NULL, OPT_DISK },
     { "seccomp", required_argument, NULL, OPT_SECCOMP },
+    { "net", required_argument, NULL, OPT_NET },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -93,6 +103,13 @@ static int apply_option(struct vmm_options *o, int c, const char *arg, char *err
     case OPT_SECCOMP:
         if (vmm_seccomp_parse(arg, &o->seccomp) < 0) {
             snprintf(err, errlen, "--seccomp: expected kill, log or off, got '%s'", arg);
+            return -EINVAL;
+        }
+        return 0;
+    case OPT_NET:
+        if (net_slirp_parse(arg, &o->net) < 0) {
+            snprintf(err, errlen, "--net: expected none or user[,host-loopback=on|off]"
+                     "[,mac=XX:XX:XX:XX:XX:XX], got '%s'", arg);
             return -EINVAL;
         }
         return 0;

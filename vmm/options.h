@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net_slirp.h"
 #include "seccomp.h"
 
 #define VMM_MAX_VCPUS   64
@@ -18,6 +19,7 @@ struct vmm_options {
     const char *console;    /* "stdio" (default), "none" or a file path */
     const char *vsock_uds;  /* host Unix socket of the vsock bridge; NULL: no vsock */
     const char *disk;       /* virtio-blk SPEC (parsed by virtio_blk.c); NULL: no disk */
+    struct net_slirp_config net;  /* --net; net.enabled false: no network device */
     uint64_t mem_mib;
     unsigned vcpus;
     enum vmm_seccomp_mode seccomp;  /* --seccomp; default VMM_SECCOMP_KILL */

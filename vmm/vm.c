@@ -15,7 +15,9 @@
 #include "layout.h"
 #include "log.h"
 #include "vcpu.h"
+#include "net_slirp.h"
 #include "virtio_blk.h"
+#include "virtio_net.h"
 #include "virtio_vsock.h"
 #include "x86.h"
 
@@ -270,6 +272,8 @@ void vm_destroy(struct vm *vm)
     virtio_blk_destroy(vm->blk);
     if (vm->vsock)
         virtio_vsock_destroy(vm->vsock);
+    net_slirp_free(vm->slirp);
+    virtio_net_destroy(vm->net);
     for (unsigned i = 0; i < VMM_MAX_VCPUS; i++) {
         if (vm->vcpus[i].run)
             munmap(vm->vcpus[i].run, vm->vcpus[i].run_size);

@@ -21,6 +21,8 @@
 
 struct virtio_vsock;
 struct virtio_blk;
+struct virtio_net;
+struct net_slirp;
 
 /* sbx-vmm's exit status (also documented in --help). */
 enum vm_exit {
@@ -52,6 +54,8 @@ struct vm {
     struct acpi_config acpi;  /* devices add their virtio-mmio windows here */
     struct virtio_vsock *vsock;  /* NULL without --vsock-uds */
     struct virtio_blk *blk;      /* NULL without --disk */
+    struct virtio_net *net;      /* NULL without --net user */
+    struct net_slirp *slirp;     /* its back end */
     unsigned nr_vcpus;
     struct vcpu vcpus[VMM_MAX_VCPUS];
     int stop_code;            /* -1 while running */
