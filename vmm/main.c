@@ -103,7 +103,8 @@ int main(int argc, char **argv)
     log_set_level(opts.verbose >= 2 ? LOG_DEBUG : opts.verbose ? LOG_INFO : LOG_WARN);
     int code = VM_EXIT_SETUP;
     /* The filter goes on once everything is opened and before any guest code runs. */
-    if (setup(&vm, &opts) == 0 && vmm_seccomp_install(opts.seccomp) == 0)
+    if (setup(&vm, &opts) == 0 &&
+        vmm_seccomp_install(opts.seccomp, opts.net.enabled ? VMM_SECCOMP_NEED_NET : 0) == 0)
         code = vm_run(&vm);
     vm_destroy(&vm);
     return code;

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -62,6 +63,7 @@ struct rule {
     { .arg = (n), .op = SCMP_CMP_MASKED_EQ, .datum_a = (mask), .datum_b = (v) }
 /* ioctl's command is an unsigned int to the kernel: compare the low 32 bits. */
 #define IOCTL(cmd) ALLOW_IF(ioctl, ARG_MASKED_EQ(1, 0xffffffffu, (cmd)))
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The flags glibc's pthread_create passes to clone must all be set; namespaces,
  * vfork and ptrace flags must not be: new threads only, never processes. */
@@ -121,6 +123,25 @@ static const struct rule rules[] = {
 #endif
 };
 
+/* --net user: libslirp makes the guest's connections with IPv4 sockets of its
+ * own (TCP, UDP, ping), made non-blocking and tuned with fcntl/setsockopt, and
+ * rereads the host's /etc/resolv.conf for the DNS forwarder. A raw socket (its
+ * ping fallback where unprivileged ping sockets are not allowed) is refused
+ * rather than fatal: only ping fails. */
+static const struct rule net_rules[] = {
+    ALLOW_IF2(socket, ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK, SOCK_STREAM)),
+    ALLOW_IF2(socket, ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK, SOCK_DGRAM)),
+    { SCMP_SYS(socket), SCMP_ACT_ERRNO(EPERM), 2,
+      { ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SOCK_TYPE_MASK, SOCK_RAW) } },
+    ALLOW(bind), ALLOW(getsockname), ALLOW(getpeername),
+    ALLOW(setsockopt), ALLOW(getsockopt),
+    ALLOW_IF(fcntl, ARG_EQ(1, F_GETFL)), ALLOW_IF(fcntl, ARG_EQ(1, F_SETFL)),
+    ALLOW_IF(fcntl, ARG_EQ(1, F_GETFD)), ALLOW_IF(fcntl, ARG_EQ(1, F_SETFD)),
+    IOCTL(FIONREAD), IOCTL(FIONBIO),
+    ALLOW(timerfd_settime),
+    ALLOW(newfstatat), ALLOW(fstat), ALLOW(lseek),
+};
+
 int vmm_seccomp_parse(const char *s, enum vmm_seccomp_mode *mode)
 {
     static const enum vmm_seccomp_mode all[] = { VMM_SECCOMP_KILL, VMM_SECCOMP_LOG,
@@ -145,10 +166,10 @@ const char *vmm_seccomp_name(enum vmm_seccomp_mode mode)
     return "?";
 }
 
-static int add_rules(scmp_filter_ctx ctx)
+static int add_rules(scmp_filter_ctx ctx, const struct rule *table, size_t n)
 {
-    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-        const struct rule *r = &rules[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct rule *r = &table[i];
         int rc = seccomp_rule_add_array(ctx, r->action, r->nr, r->nargs, r->args);
         if (rc < 0) {
             char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r->nr);
@@ -161,7 +182,7 @@ static int add_rules(scmp_filter_ctx ctx)
     return 0;
 }
 
-int vmm_seccomp_install(enum vmm_seccomp_mode mode)
+int vmm_seccomp_install(enum vmm_seccomp_mode mode, unsigned needs)
 {
     if (mode == VMM_SECCOMP_OFF) {
         log_info("seccomp: off, no filter");
@@ -176,7 +197,9 @@ int vmm_seccomp_install(enum vmm_seccomp_mode mode)
     /* All threads at once: snapfs's decoder threads already run. */
     rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     if (rc == 0)
-        rc = add_rules(ctx);
+        rc = add_rules(ctx, rules, ARRAY_LEN(rules));
+    if (rc == 0 && (needs & VMM_SECCOMP_NEED_NET))
+        rc = add_rules(ctx, net_rules, ARRAY_LEN(net_rules));
     if (rc == 0)
         rc = seccomp_load(ctx);
     if (rc < 0)
