@@ -43,6 +43,7 @@ void init_parse_flags(const char *cmdline, struct init_flags *flags)
     snprintf(flags->hostname, sizeof(flags->hostname), "sandbox");
     token_value(cmdline, "sbx.hostname=", flags->hostname, sizeof(flags->hostname));
     token_value(cmdline, "sbx.root=", flags->root, sizeof(flags->root));
+    token_value(cmdline, "sbx.net=", flags->net, sizeof(flags->net));
 }
 
 /* Reads a small text file into buf; returns 0 or -1. */

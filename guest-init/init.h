@@ -3,12 +3,19 @@
 #define SBX_INIT_INIT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct init_flags {
     int poweroff;        /* sbx.poweroff */
     int panic;           /* sbx.panic */
     char hostname[64];   /* sbx.hostname=NAME, default "sandbox" */
     char root[64];       /* sbx.root=DEV: switch to this ext4 disk; "" stays in the initramfs */
+    char net[96];        /* sbx.net=ADDR/PREFIX,GATEWAY[,DNS]: eth0's set-up; "" none */
+};
+
+/* eth0's static IPv4 set-up from sbx.net= (addresses in network byte order). */
+struct init_net {
+    uint32_t addr, netmask, gateway, dns;  /* dns 0: no resolv.conf */
 };
 
 /* Mounts /proc, /sys, /dev, /dev/pts, /dev/shm, /tmp and /run (creating the
@@ -41,6 +48,15 @@ int init_switch_root(const char *dev, char *err, size_t errlen);
 
 /* Brings the loopback interface up. 0 or -1. */
 int init_loopback_up(void);
+
+/* Parses sbx.net's value "10.0.2.15/24,10.0.2.2[,10.0.2.3]" (prefix 1 to 30,
+ * the gateway inside the network). 0, or -1 if malformed. */
+int init_parse_net(const char *spec, struct init_net *net);
+
+/* Brings eth0 up (waiting up to timeout_ms for its driver) with net's address,
+ * a default route through the gateway, and with a DNS server writes
+ * /etc/resolv.conf (replacing a symlink there). 0, or -1 with the reason in err. */
+int init_net_up(const struct init_net *net, int timeout_ms, char *err, size_t errlen);
 
 /* A listening AF_VSOCK stream socket on port (any CID): fd or negative errno. */
 int init_vsock_listen(unsigned port);

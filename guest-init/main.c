@@ -9,6 +9,8 @@
  *   sbx.panic          exit instead, which makes the kernel panic (crash tests)
  *   sbx.hostname=NAME  the guest's hostname (default "sandbox")
  *   sbx.root=DEV       switch the root to this ext4 disk (e.g. /dev/vda) before serving
+ *   sbx.net=ADDR/PREFIX,GATEWAY[,DNS]  bring eth0 (virtio-net) up with this address
+ *                      and default route, DNS into /etc/resolv.conf of the (new) root
  * Outside a guest, `sbx-init --agent-unix PATH` runs only the agent, on a Unix
  * socket (host tests and development). */
 #include <errno.h>
@@ -132,6 +134,18 @@ static void serve(void)
     close(fd);
 }
 
+/* sbx.net=: eth0 for the VMM's user-mode network (sbx-vmm --net user). */
+static void setup_net(const char *spec)
+{
+    struct init_net net;
+    char err[256];
+
+    if (init_parse_net(spec, &net) < 0)
+        say("sbx-init: warning: malformed sbx.net=%s", spec);
+    else if (init_net_up(&net, 3000, err, sizeof(err)) < 0)
+        say("sbx-init: warning: network: %s", err);
+}
+
 int main(int argc, char **argv)
 {
     struct init_flags flags;
@@ -159,6 +173,8 @@ int main(int argc, char **argv)
     sethostname(flags.hostname, strlen(flags.hostname));
     if (init_loopback_up() < 0)
         say("sbx-init: warning: cannot bring up loopback");
+    if (flags.net[0])
+        setup_net(flags.net);
     say("sbx-init: ready uptime=%.3fs cpus=%d", init_uptime(), init_online_cpus());
     if (flags.panic) {
         say("sbx-init: sbx.panic given: exiting to make the kernel panic");

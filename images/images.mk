@@ -2,7 +2,7 @@
 DEPS += cpio kmod gzip xz-utils busybox-static
 IMAGES_KERNEL_DIR = $(shell images/fetch-kernel)
 # Modules every guest loads from its initramfs (Debian builds them as modules).
-GUEST_MODULES := pvpanic_mmio virtio_mmio vmw_vsock_virtio_transport virtio_rng virtio_blk ext4
+GUEST_MODULES := pvpanic_mmio virtio_mmio vmw_vsock_virtio_transport virtio_rng virtio_blk virtio_net ext4
 
 BINS += $(B)/images/vmlinuz $(B)/images/initrd.cpio.gz
 

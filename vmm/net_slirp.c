@@ -76,10 +76,9 @@ bool net_slirp_frame_allowed(const uint8_t *frame, size_t len, bool host_loopbac
     uint32_t dst = be32_at(frame + ETH_HDR_LEN + 16);
     if ((dst >> 24) == 0 || (dst >> 16) == 0xa9fe)  /* 0.0.0.0/8, 169.254.0.0/16 */
         return false;
-    if (host_loopback)
-        return true;
-    /* 10.0.2.2 is slirp's alias for the host's 127.0.0.1. */
-    return (dst >> 24) != 127 && dst != 0x0a000202u;
+    /* 10.0.2.x is left to slirp: it maps those to 127.0.0.1 and, without
+     * host-loopback, refuses them (the guest gets an error, not a timeout). */
+    return host_loopback || (dst >> 24) != 127;
 }
 
 /* ---- slirp callbacks ---- */

@@ -13,13 +13,16 @@
  * IPv4 only.
  *
  * What the guest can reach, untrusted code in mind: anything the VMM's user
- * could connect to, except (frames dropped before slirp sees them)
- *   - the host's loopback (127.0.0.0/8, and 10.0.2.2 which slirp maps to it),
- *     unless host-loopback=on: services that bind 127.0.0.1 (sbx-api, databases,
- *     dev servers) trust local callers;
+ * could connect to, except
+ *   - the host's loopback (127.0.0.0/8, and 10.0.2.2 and every 10.0.2.x but the
+ *     DNS address, which slirp maps to it and then refuses: the guest gets a
+ *     prompt error), unless host-loopback=on: services that bind 127.0.0.1
+ *     (sbx-api, databases, dev servers) trust local callers;
  *   - link-local 169.254.0.0/16: cloud metadata services (169.254.169.254) hand
  *     out the host's credentials;
  *   - 0.0.0.0/8.
+ * (169.254/16, 0/8 and, without host-loopback, 127/8 are dropped here before
+ * slirp sees the frame.)
  * Services of the host bound to a non-loopback address, and the host's LAN,
  * stay reachable: run sbx-vmm in a network namespace or behind a firewall rule
  * for the VMM's user where that matters. A guest can open as many flows as the
