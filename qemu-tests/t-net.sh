@@ -1,0 +1,98 @@
+# User-mode networking (sbx-vmm --net user, libslirp) with sbx-init's
+# sbx.net= set-up, under the default seccomp filter. L1 has no network card, so
+# the "outside" is L1 itself: an HTTP server and a DNS server on its loopback
+# (/etc/resolv.conf bind-mounted to name the latter). Guest 1 (--net user):
+# eth0 has 10.0.2.15/24 and a default route, resolv.conf names 10.0.2.3, the
+# gateway answers ping, DNS through 10.0.2.3 resolves (forwarded to L1's
+# resolver), and the host's loopback (10.0.2.2) is refused at once, the server
+# seeing no request. Guest 2 (--net user,host-loopback=on): busybox wget gets
+# the page from 10.0.2.2.
+# timeout: 480
+set -eu
+source qemu-tests/lib/guest.sh
+INITRD=$SBX_BUILD/images/initrd-busybox.cpio.gz
+CTL=$SBX_BUILD/bin/sbx-agentctl
+NET="sbx.net=10.0.2.15/24,10.0.2.2,10.0.2.3"
+work=/run/sbx-tests/net
+rm -rf "$work"
+mkdir -p "$work/www"
+echo "hello over slirp" > "$work/www/index.html"
+ctl() { timeout 120 "$CTL" --vsock-uds "$VSOCK" "$@"; }
+gexec() { ctl exec --no-stdin -- "$@"; }
+check() { # WHAT EXPECTED ACTUAL
+    if [[ "$3" != "$2" ]]; then echo "FAIL: $1: expected '$2', got '$3'"; exit 1; fi
+    echo "ok: $1"
+}
+pids=()
+cleanup() {
+    for p in "${pids[@]}" ${guest_pid:-}; do kill "$p" 2>/dev/null || true; done
+    umount /etc/resolv.conf 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# L1's services, loopback only.
+python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" > "$work/http.log" 2>&1 &
+pids+=($!)
+cat > "$work/dns.py" <<'PY'
+# Answers every A query with 192.0.2.7 (other types: no answer).
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 53))
+while True:
+    q, peer = s.recvfrom(512)
+    if len(q) < 17:
+        continue
+    i = 12
+    while i < len(q) and q[i] != 0:
+        i += q[i] + 1
+    qend = i + 5
+    qtype = q[i + 1:i + 3]
+    answer = b""
+    if qtype == b"\x00\x01":
+        answer = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([192, 0, 2, 7])
+    head = q[:2] + b"\x81\x80" + q[4:6] + (b"\x00\x01" if answer else b"\x00\x00") + b"\x00\x00\x00\x00"
+    s.sendto(head + q[12:qend] + answer, peer)
+PY
+python3 "$work/dns.py" > "$work/dns.log" 2>&1 &
+pids+=($!)
+echo "nameserver 127.0.0.1" > "$work/resolv.conf"
+mount --bind "$work/resolv.conf" /etc/resolv.conf
+sleep 1
+check "L1's HTTP server" "hello over slirp" "$(wget -q -O - http://127.0.0.1:8080/index.html)"
+
+# Guest 1: the default (host loopback refused).
+start_guest 1 "$NET" --net user
+check "eth0 address" "10.0.2.15/24" \
+    "$(gexec sh -c "ip -4 addr show eth0 | awk '/inet /{print \$2}'")"
+check "default route" "default via 10.0.2.2 dev eth0" \
+    "$(gexec sh -c "ip route | grep ^default | cut -d' ' -f1-5")"
+check "resolv.conf" "nameserver 10.0.2.3" "$(gexec cat /etc/resolv.conf)"
+gexec ping -c 1 -W 10 10.0.2.2 > "$SBX_OUT/ping.log" 2>&1 || { cat "$SBX_OUT/ping.log"; echo "FAIL: ping 10.0.2.2"; exit 1; }
+echo "ok: the gateway answers ping"
+dns=$(gexec nslookup sbx-test.example 10.0.2.3 2>&1 || true)
+echo "$dns"
+grep -q "192.0.2.7" <<< "$dns" || { echo "FAIL: DNS through 10.0.2.3"; exit 1; }
+echo "ok: DNS through 10.0.2.3"
+start=$(date +%s)
+set +e
+out=$(gexec wget -q -T 20 -O - http://10.0.2.2:8080/index.html 2>&1)
+rc=$?
+set -e
+took=$(( $(date +%s) - start ))
+echo "wget to the host's loopback: exit $rc after ${took}s: $out"
+[[ $rc -ne 0 ]] || { echo "FAIL: the host's loopback was reachable by default"; exit 1; }
+[[ $took -lt 20 ]] || { echo "FAIL: refused only by a timeout"; exit 1; }
+grep -q "GET /index.html" "$work/http.log" && { echo "FAIL: the server saw a request"; exit 1; }
+echo "ok: the host's loopback is refused by default"
+ctl shutdown
+wait_guest_exit
+check "sbx-vmm exit after shutdown" 0 "$guest_rc"
+
+# Guest 2: host-loopback=on.
+start_guest 1 "$NET" --net user,host-loopback=on
+check "wget from the host's loopback" "hello over slirp" \
+    "$(gexec wget -q -T 20 -O - http://10.0.2.2:8080/index.html)"
+grep -q "GET /index.html" "$work/http.log" || { echo "FAIL: the server saw no request"; exit 1; }
+ctl shutdown
+wait_guest_exit
+check "sbx-vmm exit after the second shutdown" 0 "$guest_rc"
