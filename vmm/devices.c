@@ -14,6 +14,7 @@ static const struct vmm_device vmm_devices[] = {
     { "virtio-vsock", virtio_vsock_setup },
     { "virtio-blk", virtio_blk_setup },
     { "virtio-net", virtio_net_setup },
+    { "virtio-mmio queue kicks", virtio_kicks_setup },  /* last: binds every device */
 };
 
 int vm_add_devices(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen)

@@ -22,6 +22,7 @@ int virtio_rng_setup(struct vm *vm, const struct vmm_options *opts, char *err, s
 int virtio_vsock_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 int virtio_blk_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 int virtio_net_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
+int virtio_kicks_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 int acpi_pm_setup(struct vm *vm, const struct vmm_options *opts, char *err, size_t errlen);
 
 #endif

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_mmio.h>
@@ -27,6 +30,14 @@ struct mmio_queue {
     struct virtq vq;
 };
 
+/* A queue's kick eventfd (virtio_mmio_bind_kicks). */
+struct mmio_kick {
+    struct virtio_mmio_dev *dev;
+    unsigned q;
+    int fd;
+    bool registered;            /* the hypervisor signals fd */
+};
+
 struct virtio_mmio_dev {
     pthread_mutex_t lock;
     const struct virtio_dev_ops *ops;
@@ -40,6 +51,8 @@ struct virtio_mmio_dev {
     uint32_t status, interrupt_status, config_generation;
     bool active; /* DRIVER_OK reached and activate() succeeded */
     struct mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
+    struct evloop *kick_loop;   /* where the kick eventfds are watched, or NULL */
+    struct mmio_kick kicks[VIRTIO_MMIO_MAX_QUEUES];
 };
 
 static void raise_interrupt(struct virtio_mmio_dev *dev, uint32_t why)
@@ -284,10 +297,72 @@ struct virtio_mmio_dev *virtio_mmio_create(struct bus *bus, uint64_t base, unsig
     return dev;
 }
 
+/* With reg (a failed bind), the hypervisor is told to forget the eventfds
+ * first, so that kicks go back to the MMIO path. */
+static void unbind_kicks(struct virtio_mmio_dev *dev, virtio_mmio_kick_register reg, void *ctx)
+{
+    for (unsigned q = 0; dev->kick_loop && q < dev->ops->num_queues; q++) {
+        struct mmio_kick *k = &dev->kicks[q];
+
+        if (k->fd < 0)
+            continue;
+        if (reg && k->registered)
+            reg(ctx, dev->base + VIRTIO_MMIO_QUEUE_NOTIFY, q, k->fd, false);
+        evloop_del(dev->kick_loop, k->fd);
+        close(k->fd);
+        k->fd = -1;
+    }
+    dev->kick_loop = NULL;
+}
+
+/* A kick eventfd fired: the same as the driver writing QueueNotify. */
+static void kick_ready(void *opaque, int fd, uint32_t events)
+{
+    struct mmio_kick *k = opaque;
+    eventfd_t n;
+
+    (void)events;
+    if (eventfd_read(fd, &n) < 0)
+        return;
+    pthread_mutex_lock(&k->dev->lock);
+    queue_notify(k->dev, k->q);
+    pthread_mutex_unlock(&k->dev->lock);
+}
+
+int virtio_mmio_bind_kicks(struct virtio_mmio_dev *dev, struct evloop *loop,
+                           virtio_mmio_kick_register reg, void *ctx)
+{
+    int rc = 0;
+
+    for (unsigned q = 0; q < dev->ops->num_queues; q++)
+        dev->kicks[q] = (struct mmio_kick){ .dev = dev, .q = q, .fd = -1 };
+    dev->kick_loop = loop;
+    for (unsigned q = 0; rc == 0 && q < dev->ops->num_queues; q++) {
+        struct mmio_kick *k = &dev->kicks[q];
+
+        k->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (k->fd < 0)
+            rc = -errno;
+        else if ((rc = evloop_add(loop, k->fd, EPOLLIN, kick_ready, k)) < 0)
+            close(k->fd), k->fd = -1;
+        else if ((rc = reg(ctx, dev->base + VIRTIO_MMIO_QUEUE_NOTIFY, q, k->fd, true)) == 0)
+            k->registered = true;
+    }
+    if (rc < 0)
+        unbind_kicks(dev, reg, ctx);
+    return rc;
+}
+
+struct virtio_mmio_dev *virtio_mmio_of_range(const struct bus_range *range)
+{
+    return range->ops == &mmio_bus_ops ? range->opaque : NULL;
+}
+
 void virtio_mmio_destroy(struct virtio_mmio_dev *dev)
 {
     if (!dev)
         return;
+    unbind_kicks(dev, NULL, NULL); /* the VM is gone or going: no need to deassign */
     pthread_mutex_destroy(&dev->lock);
     free(dev);
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "evloop.h"
 #include "guest_mem.h"
 #include "irq.h"
 #include "virtq.h"
@@ -60,6 +61,23 @@ struct virtio_mmio_dev *virtio_mmio_create(struct bus *bus, uint64_t base, unsig
 /* Frees a device that no thread can reach any more (after the VM stopped).
  * Does not unregister the bus range (the bus is static after set-up). */
 void virtio_mmio_destroy(struct virtio_mmio_dev *dev);
+
+/* The function that asks the hypervisor to signal eventfd fd when the guest
+ * writes the 32-bit value datamatch at guest-physical address gpa, instead of
+ * an MMIO exit (KVM_IOEVENTFD), or with assign false to stop doing so.
+ * Returns 0 or negative errno. */
+typedef int (*virtio_mmio_kick_register)(void *ctx, uint64_t gpa, uint32_t datamatch, int fd,
+                                         bool assign);
+
+/* Lets the driver's queue kicks (QueueNotify writes of a queue index) reach
+ * the device through one eventfd per queue, watched by loop, so a vCPU does
+ * not leave the guest for them. Writes that match none still take the MMIO
+ * path. Set-up time only. Returns 0, or negative errno with nothing bound. */
+int virtio_mmio_bind_kicks(struct virtio_mmio_dev *dev, struct evloop *loop,
+                           virtio_mmio_kick_register reg, void *ctx);
+
+/* The device behind a bus range, or NULL if it is not a virtio-mmio device. */
+struct virtio_mmio_dev *virtio_mmio_of_range(const struct bus_range *range);
 
 /* Where the device lives, for ACPI (LNRO0005) or the kernel command line. */
 uint64_t virtio_mmio_base(const struct virtio_mmio_dev *dev);

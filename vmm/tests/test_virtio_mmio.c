@@ -3,6 +3,11 @@
 #include "test_virtio_driver.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../evloop.h"
 
 #define DUMMY_ID 42u
 #define DUMMY_FEATURE (1ull << 3)
@@ -150,6 +155,66 @@ static void test_queues_and_interrupts(struct td *t, struct virtio_mmio_dev *dev
     td_wr(t, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
 }
 
+/* What a kick registrar was asked; fail_at makes that call fail. */
+static struct {
+    unsigned calls, fail_at;
+    uint64_t gpa[8];
+    uint32_t match[8];
+    int fd[8];
+    bool assign[8];
+} reg_log;
+
+static int fake_register(void *ctx, uint64_t gpa, uint32_t datamatch, int fd, bool assign)
+{
+    unsigned i = reg_log.calls++;
+
+    (void)ctx;
+    CHECK(i < 8);
+    reg_log.gpa[i] = gpa, reg_log.match[i] = datamatch, reg_log.fd[i] = fd;
+    reg_log.assign[i] = assign;
+    return i + 1 == reg_log.fail_at ? -ENOSYS : 0;
+}
+
+/* Queue kicks through eventfds (KVM_IOEVENTFD in sbx-vmm): a failed bind takes
+ * back what it registered; a bound queue's eventfd reaches queue_notify on the
+ * loop. */
+static void test_kicks(struct td *t, struct virtio_mmio_dev *dev)
+{
+    struct evloop *loop = evloop_new();
+    pthread_t thread;
+    int before;
+
+    CHECK(loop && virtio_mmio_of_range(&t->bus.ranges[0]) == dev);
+    reg_log = (typeof(reg_log)){ .fail_at = 2 };
+    CHECK(virtio_mmio_bind_kicks(dev, loop, fake_register, NULL) == -ENOSYS);
+    CHECK(reg_log.calls == 3 && reg_log.assign[0] && reg_log.assign[1] && !reg_log.assign[2]);
+    CHECK(reg_log.fd[2] == reg_log.fd[0] && reg_log.match[2] == 0);
+    reg_log = (typeof(reg_log)){ 0 };
+    CHECK(virtio_mmio_bind_kicks(dev, loop, fake_register, NULL) == 0);
+    CHECK(reg_log.calls == 2 && reg_log.gpa[1] == TD_BASE + VIRTIO_MMIO_QUEUE_NOTIFY);
+    CHECK(reg_log.match[0] == 0 && reg_log.match[1] == 1 && reg_log.fd[0] != reg_log.fd[1]);
+    CHECK(pthread_create(&thread, NULL, td_loop_main, loop) == 0);
+    virtio_mmio_lock(dev);
+    before = dummy.notifies;
+    virtio_mmio_unlock(dev);
+    CHECK(eventfd_write(reg_log.fd[1], 1) == 0);
+    for (long end = td_now_ms() + 5000; td_now_ms() < end;) {
+        virtio_mmio_lock(dev);
+        int now = dummy.notifies, q = dummy.last_notify;
+        virtio_mmio_unlock(dev);
+        if (now == before + 1 && q == 1)
+            break;
+        usleep(1000);
+    }
+    virtio_mmio_lock(dev);
+    CHECK(dummy.notifies == before + 1 && dummy.last_notify == 1);
+    virtio_mmio_unlock(dev);
+    evloop_stop(loop, 0);
+    pthread_join(thread, NULL);
+    virtio_mmio_destroy(dev); /* unbinds: the loop must still exist */
+    evloop_free(loop);
+}
+
 static void test_device_error_and_reset(struct td *t, struct virtio_mmio_dev *dev)
 {
     struct td_queue *q = &t->q[0];
@@ -217,7 +282,8 @@ int main(void)
     test_queues_and_interrupts(&t, dev);
     test_device_error_and_reset(&t, dev);
     test_bad_queue_setup(&t);
-    virtio_mmio_destroy(dev);
+    td_probe(&t, DUMMY_ID, V1 | DUMMY_FEATURE, 2, 16);
+    test_kicks(&t, dev);
     free(t.mem_buf);
     printf("test_virtio_mmio: ok\n");
     return 0;
