@@ -16,6 +16,8 @@
  *                  started at disk open: futex, malloc), poll at close
  *   everywhere     malloc (brk, mmap/munmap/mremap/madvise, never executable),
  *                  clock_gettime, exit/exit_group.
+ *   --net user     libslirp's IPv4 sockets on the loop thread (net_rules, added
+ *                  only with a network device).
  * Nothing can become executable (mmap/mprotect with PROT_EXEC), files can only be
  * opened read-only, and the KVM ioctls that create vCPUs, memory slots or devices
  * are gone. clone3 answers ENOSYS (its flags live in memory, where a filter cannot
@@ -147,7 +149,7 @@ int vmm_seccomp_parse(const char *s, enum vmm_seccomp_mode *mode)
     static const enum vmm_seccomp_mode all[] = { VMM_SECCOMP_KILL, VMM_SECCOMP_LOG,
                                                  VMM_SECCOMP_OFF };
 
-    for (size_t i = 0; s && i < sizeof(all) / sizeof(all[0]); i++) {
+    for (size_t i = 0; s && i < ARRAY_LEN(all); i++) {
         if (strcmp(s, vmm_seccomp_name(all[i])) == 0) {
             *mode = all[i];
             return 0;
