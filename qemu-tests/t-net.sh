@@ -30,8 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# L1's services, loopback only.
-python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" > "$work/http.log" 2>&1 &
+# L1's services, loopback only. (busybox 1.35's wget crashes with -T: timeout instead.)
+python3 -m http.server 8080 --bind 127.0.0.1 --directory "$work/www" >> "$work/http.log" 2>&1 &
 pids+=($!)
 cat > "$work/dns.py" <<'PY'
 # Answers every A query with 192.0.2.7 (other types: no answer).
@@ -57,8 +57,13 @@ python3 "$work/dns.py" > "$work/dns.log" 2>&1 &
 pids+=($!)
 echo "nameserver 127.0.0.1" > "$work/resolv.conf"
 mount --bind "$work/resolv.conf" /etc/resolv.conf
-sleep 1
-check "L1's HTTP server" "hello over slirp" "$(wget -q -O - http://127.0.0.1:8080/index.html)"
+page=""
+for _ in $(seq 1 60); do  # python starts slowly under TCG
+    page=$(wget -q -T 5 -O - http://127.0.0.1:8080/index.html 2>/dev/null) && break
+    sleep 1
+done
+check "L1's HTTP server" "hello over slirp" "$page"
+: > "$work/http.log"
 
 # Guest 1: the default (host loopback refused).
 start_guest 1 "$NET" --net user
@@ -75,13 +80,13 @@ grep -q "192.0.2.7" <<< "$dns" || { echo "FAIL: DNS through 10.0.2.3"; exit 1; }
 echo "ok: DNS through 10.0.2.3"
 start=$(date +%s)
 set +e
-out=$(gexec wget -q -T 20 -O - http://10.0.2.2:8080/index.html 2>&1)
+out=$(gexec timeout 30 wget -q -O - http://10.0.2.2:8080/index.html 2>&1)
 rc=$?
 set -e
 took=$(( $(date +%s) - start ))
 echo "wget to the host's loopback: exit $rc after ${took}s: $out"
 [[ $rc -ne 0 ]] || { echo "FAIL: the host's loopback was reachable by default"; exit 1; }
-[[ $took -lt 20 ]] || { echo "FAIL: refused only by a timeout"; exit 1; }
+[[ $rc -ne 139 && $rc -ne 143 && $took -lt 20 ]] || { echo "FAIL: not refused (a crash or a timeout)"; exit 1; }
 grep -q "GET /index.html" "$work/http.log" && { echo "FAIL: the server saw a request"; exit 1; }
 echo "ok: the host's loopback is refused by default"
 ctl shutdown
@@ -91,7 +96,7 @@ check "sbx-vmm exit after shutdown" 0 "$guest_rc"
 # Guest 2: host-loopback=on.
 start_guest 1 "$NET" --net user,host-loopback=on
 check "wget from the host's loopback" "hello over slirp" \
-    "$(gexec wget -q -T 20 -O - http://10.0.2.2:8080/index.html)"
+    "$(gexec timeout 30 wget -q -O - http://10.0.2.2:8080/index.html)"
 grep -q "GET /index.html" "$work/http.log" || { echo "FAIL: the server saw no request"; exit 1; }
 ctl shutdown
 wait_guest_exit
