@@ -114,6 +114,22 @@ static void test_ranges(void)
         expect_error(parse(&o, "--kernel", "k", "--vcpus", bad_vcpus[i], NULL), "--vcpus");
 }
 
+/* --net (the SPEC itself is tested with net_slirp in test_net_slirp). */
+static void test_net(void)
+{
+    struct vmm_options o;
+
+    CHECK(parse(&o, "--kernel", "k", NULL) == 0 && !o.net.enabled);
+    CHECK(parse(&o, "--kernel", "k", "--net", "user", NULL) == 0);
+    CHECK(o.net.enabled && !o.net.host_loopback);
+    CHECK(parse(&o, "--kernel", "k", "--net", "user,host-loopback=on", NULL) == 0);
+    CHECK(o.net.enabled && o.net.host_loopback);
+    CHECK(parse(&o, "--kernel", "k", "--net", "user", "--net", "none", NULL) == 0);
+    CHECK(!o.net.enabled);
+    expect_error(parse(&o, "--kernel", "k", "--net", "tap", NULL), "--net");
+    expect_error(parse(&o, "--kernel", "k", "--net", "user,host-loopback=maybe", NULL), "--net");
+}
+
 static void test_errors(void)
 {
     struct vmm_options o;
@@ -137,6 +153,7 @@ static void test_errors(void)
 
 int main(void)
 {
+    test_net();
     test_defaults();
     test_all_options();
     test_help();
