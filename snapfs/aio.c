@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -83,6 +84,40 @@ void aio_wake(struct snapfs_disk *d)
         eventfd_write(d->aio->efd, 1);
 }
 
+/* io_uring_register(2) itself: Debian 12's liburing 2.3 declares but does not
+ * export io_uring_register_restrictions and io_uring_enable_rings. */
+static int ring_register(struct io_uring *ring, unsigned op, void *arg, unsigned nr)
+{
+    return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, nr) < 0 ? -errno : 0;
+}
+
+/* The ring is created disabled, told the only operations it will ever carry
+ * (those queue_op makes), then enabled: code that takes over the process
+ * (a guest escaping into sbx-vmm) cannot use it to open files or sockets,
+ * which a seccomp filter could not stop since ring operations are not system
+ * calls. Register operations are refused once it is enabled. */
+static int ring_start(struct aio_state *a, unsigned entries)
+{
+    static const uint8_t ops[] = { IORING_OP_READ, IORING_OP_WRITE, IORING_OP_WRITEV,
+                                   IORING_OP_FSYNC, IORING_OP_FALLOCATE };
+    struct io_uring_restriction res[sizeof(ops)];
+    int rc;
+    memset(res, 0, sizeof(res));
+    for (size_t i = 0; i < sizeof(ops); i++)
+        res[i].opcode = IORING_RESTRICTION_SQE_OP, res[i].sqe_op = ops[i];
+    rc = io_uring_queue_init(entries, &a->ring, IORING_SETUP_R_DISABLED);
+    if (rc < 0)
+        return rc;
+    rc = io_uring_register_eventfd(&a->ring, a->efd);
+    if (rc == 0)
+        rc = ring_register(&a->ring, IORING_REGISTER_RESTRICTIONS, res, sizeof(ops));
+    if (rc == 0)
+        rc = ring_register(&a->ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (rc < 0)
+        io_uring_queue_exit(&a->ring);
+    return rc;
+}
+
 int aio_init(struct snapfs_disk *d)
 {
     struct aio_state *a = calloc(1, sizeof(*a));
@@ -95,7 +130,9 @@ int aio_init(struct snapfs_disk *d)
     if (a->efd < 0)
         return -errno;
     /* Without io_uring (disabled by policy) the synchronous API still works. */
-    if (io_uring_queue_init(d->ring_entries, &a->ring, 0) == 0) {
+    if (ring_start(a, d->ring_entries) == 0)
+        a->ring_ok = true;
+    else if (io_uring_queue_init(d->ring_entries, &a->ring, 0) == 0) { /* before 5.10 */
         a->ring_ok = true;
         if (io_uring_register_eventfd(&a->ring, a->efd) < 0)
             return -EIO;

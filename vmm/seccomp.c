@@ -25,9 +25,10 @@
  * EPERM: the vsock socket file stays behind at exit (the next start replaces it)
  * rather than an escaped guest being able to delete files.
  *
- * What a filter cannot stop: operations submitted through snapfs's io_uring
- * (io_uring_enter is allowed) are not system calls and are not filtered, unless
- * the ring itself is restricted (IORING_REGISTER_RESTRICTIONS, in snapfs); connect
+ * Operations submitted through snapfs's io_uring (io_uring_enter is allowed)
+ * are not system calls and are not filtered here; snapfs restricts the ring
+ * itself to read, write, writev, fsync and fallocate (IORING_REGISTER_RESTRICTIONS,
+ * snapfs/aio.c). What a filter cannot stop: connect
  * reaches any Unix socket path and openat reads any file the VMM's user may read
  * (paths live in memory). */
 #include "seccomp.h"
