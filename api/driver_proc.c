@@ -197,6 +197,11 @@ static void child_exec(const struct procdrv *d, char *const argv[], const char *
     _exit(127);
 }
 
+static bool has_net(const struct procdrv *d)
+{
+    return d->cfg.net && strcmp(d->cfg.net, "none") != 0;
+}
+
 /* sbx-vmm's --disk and --cmdline for l; -EINVAL with err when a path cannot be
  * written in the --disk syntax (items are split at ','). */
 static int disk_and_cmdline(const struct procdrv *d, const struct driver_launch *l, char *disk,
@@ -214,9 +219,10 @@ static int disk_and_cmdline(const struct procdrv *d, const struct driver_launch 
         snprintf(err, errlen, "disk paths are too long");
         return -ENAMETOOLONG;
     }
-    /* sbx-init switches to the root disk (the only virtio-blk device: vda). */
-    n = snprintf(cmdline, cmdlen, "%s sbx.root=/dev/vda sbx.hostname=%s", d->cfg.cmdline,
-                 l->hostname);
+    /* sbx-init switches to the root disk (the only virtio-blk device: vda) and
+     * sets eth0 up for sbx-vmm's user-mode network (vmm/net_slirp.h). */
+    n = snprintf(cmdline, cmdlen, "%s sbx.root=/dev/vda sbx.hostname=%s%s", d->cfg.cmdline,
+                 l->hostname, has_net(d) ? " sbx.net=10.0.2.15/24,10.0.2.2,10.0.2.3" : "");
     if (n < 0 || (size_t)n >= cmdlen) {
         snprintf(err, errlen, "kernel command line is too long");
         return -ENAMETOOLONG;
@@ -241,7 +247,8 @@ static int spawn(struct procdrv *d, const struct driver_launch *l, pid_t *pid_ou
         (char *)d->cfg.vmm_path, "--kernel", (char *)d->cfg.kernel_path,
         "--initrd", (char *)d->cfg.initrd_path, "--cmdline", cmdline,
         "--mem", mem, "--vcpus", vcpus, "--console", (char *)l->console_path,
-        "--disk", disk, "--vsock-uds", (char *)l->vsock_path, NULL,
+        "--disk", disk, "--vsock-uds", (char *)l->vsock_path,
+        has_net(d) ? "--net" : NULL, (char *)d->cfg.net, NULL,
     };
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return -errno;

@@ -2,7 +2,8 @@
  * spawned as
  *   VMM --kernel K --initrd I --cmdline "C sbx.root=/dev/vda sbx.hostname=NAME"
  *       --mem MIB --vcpus N --console PATH --disk store=STORE,overlay=OVERLAY
- *       --vsock-uds PATH
+ *       --vsock-uds PATH [--net NET]
+ * (with NET, the command line also gets sbx.net= for sbx-init's eth0)
  * in its own session (so it outlives an sbx-api restart), watched through a
  * pidfd on the event loop, and adopted again by pid + start time. */
 #ifndef SBX_API_DRIVER_PROC_H
@@ -16,6 +17,7 @@ struct procdrv_config {
     const char *kernel_path;
     const char *initrd_path;
     const char *cmdline;        /* the root disk and hostname flags are appended */
+    const char *net;            /* sbx-vmm --net; NULL or "none": no network */
     int stop_grace_ms;          /* SIGTERM -> SIGKILL delay */
 };
 

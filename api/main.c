@@ -129,7 +129,7 @@ static int setup_service(struct app *app)
     struct api_options *opt = &app->opt;
     struct procdrv_config pc = {
         .vmm_path = opt->vmm_path, .kernel_path = opt->kernel_path,
-        .initrd_path = opt->initrd_path, .cmdline = opt->cmdline,
+        .initrd_path = opt->initrd_path, .cmdline = opt->cmdline, .net = opt->net,
         .stop_grace_ms = (int)opt->stop_grace_ms,
     };
     int err;

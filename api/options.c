@@ -17,6 +17,7 @@ enum {
     OPT_DEFAULT_SNAPSHOT,
     OPT_MAX_RUNNING, OPT_MAX_SANDBOXES, OPT_MAX_VCPUS, OPT_MAX_MEMORY, OPT_MAX_DISK,
     OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_SVC_DOMAIN, OPT_SVC_URL_BASE, OPT_INSECURE_REGISTRY,
+    OPT_GUEST_NET,
 };
 
 static const struct option long_opts[] = {
@@ -44,6 +45,7 @@ static const struct option long_opts[] = {
     { "service-domain", required_argument, NULL, OPT_SVC_DOMAIN },
     { "service-url-base", required_argument, NULL, OPT_SVC_URL_BASE },
     { "insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY },
+    { "guest-net", required_argument, NULL, OPT_GUEST_NET },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -70,6 +72,10 @@ static const char usage[] =
     "                              (http://{host}:8081)\n"
     "  --insecure-registry HOST:PORT  pull docker_image from HOST:PORT over plain HTTP\n"
     "                              (repeatable, at most 16)\n"
+    "  --guest-net SPEC            every sandbox's network, sbx-vmm's --net: user (the\n"
+    "                              default: outbound TCP/UDP through the VMM, the\n"
+    "                              host's loopback unreachable), user,host-loopback=on,\n"
+    "                              or none (no network device)\n"
     "  -v, --verbose               log every request\n";
 
 static int parse_i64(const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
@@ -132,6 +138,7 @@ static void set_defaults(struct api_options *opt)
     /* Quiet, and no probing of hardware sbx-vmm does not have: boots faster. */
     opt->cmdline = "console=ttyS0 reboot=k panic=-1 pci=off nomodeset i8042.noaux i8042.nomux "
                    "i8042.nopnp i8042.dumbkbd tsc=reliable no_timer_check quiet";
+    opt->net = "user";
     opt->sweep_interval_ms = 1000;
     opt->stop_grace_ms = 3000;
     opt->max_body = 65536;
@@ -224,6 +231,13 @@ static int apply(int c, const char *arg, struct api_options *opt)
     case OPT_SVC_DOMAIN: opt->service_domain = arg; return 0;
     case OPT_SVC_URL_BASE: opt->service_url_base = arg; return 0;
     case OPT_INSECURE_REGISTRY: return insecure_registry(arg);
+    case OPT_GUEST_NET:
+        if (strcmp(arg, "none") && strcmp(arg, "user") && strncmp(arg, "user,", 5)) {
+            fprintf(stderr, "sbx-api: --guest-net wants user[,OPTIONS] or none\n");
+            return -1;
+        }
+        opt->net = arg;  /* sbx-vmm checks the options when it starts */
+        return 0;
     case 'v': opt->verbose = 1; return 0;
     default: return -1;
     }

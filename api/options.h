@@ -20,6 +20,7 @@ struct api_options {
     char kernel_path[1024];
     char initrd_path[1024];
     const char *cmdline;
+    const char *net;                /* sbx-vmm --net for every sandbox; "none": no network */
     const char *default_snapshot;   /* ext4 image for snapshot debian-12, or NULL */
     int64_t sweep_interval_ms;
     int64_t stop_grace_ms;

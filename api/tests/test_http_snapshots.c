@@ -280,7 +280,9 @@ static void vmm_args(const char *box_id, const char *snap_id)
     snprintf(want, sizeof(want), "\n--disk\nstore=%s,overlay=%s\n", store_path, overlay);
     CHECK(strstr(args, want) != NULL);
     CHECK(strstr(args, "\n--cmdline\nconsole=ttyS0 ") != NULL);
-    CHECK(strstr(args, " quiet sbx.root=/dev/vda sbx.hostname=web\n") != NULL);
+    CHECK(strstr(args, " quiet sbx.root=/dev/vda sbx.hostname=web "
+                       "sbx.net=10.0.2.15/24,10.0.2.2,10.0.2.3\n") != NULL);
+    CHECK(strstr(args, "\n--net\nuser\n") != NULL);  /* sbx-api's default --guest-net */
     /* The overlay sits on the snapshot's image. */
     st = snapfs_store_open(store_path, 0);
     CHECK(st != NULL);
