@@ -5,10 +5,13 @@
  * runs with --insecure-registry for it. Checked: the pull by tag (through the
  * sbx CLI, --docker-image --wait) and by digest, the files of the image
  * (snapfs export, debugfs), a missing tag, a blob corrupted in the registry's
- * storage, a bad reference; source= an OCI layout folder, the layout as a
+ * storage, a bad reference; through api/tests/registry_auth_proxy.py in
+ * front of it: the anonymous bearer-token flow, blobs redirected to another
+ * host (which must not get the token), a manifest that is not JSON, a token
+ * refused; source= an OCI layout folder, the layout as a
  * tarball, a nested index with two platforms, a manifest that is not JSON
  * and a layer that does not match its digest. Skips (77) without
- * docker-registry, skopeo, busybox, zstd, debugfs or curl. */
+ * docker-registry, skopeo, busybox, zstd, debugfs, curl or python3. */
 #include "../../snapfs/snapfs.h"
 #include "../store.h"
 #include "harness.h"
@@ -28,8 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static char src_dir[PATH_MAX - 64], work[256], registry[64], store_path[400];
-static pid_t registry_pid;
+static char src_dir[PATH_MAX - 64], work[256], registry[64], front[64], store_path[400];
+static pid_t registry_pid, front_pid;
 
 static void sleep_ms(int ms)
 {
@@ -113,12 +116,36 @@ static void start_registry(void)
     }
 }
 
-static void stop_registry(void)
+/* api/tests/registry_auth_proxy.py in front of the registry: bearer tokens,
+ * blobs redirected to another host, a garbage manifest. */
+static void start_front(void)
 {
-    if (registry_pid > 0) {
-        kill(registry_pid, SIGTERM);
-        waitpid(registry_pid, NULL, 0);
-        registry_pid = 0;
+    char script[PATH_MAX], port_file[300], buf[16] = "";
+    FILE *f = NULL;
+
+    snprintf(script, sizeof(script), "%s/api/tests/registry_auth_proxy.py", src_dir);
+    snprintf(port_file, sizeof(port_file), "%s/front.port", work);
+    front_pid = fork();
+    CHECK(front_pid >= 0);
+    if (front_pid == 0) {
+        execl(script, script, registry, port_file, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; !(f = fopen(port_file, "r")); i++) {
+        CHECK(i < 100);
+        sleep_ms(100);
+    }
+    CHECK(fgets(buf, sizeof(buf), f) != NULL);
+    fclose(f);
+    snprintf(front, sizeof(front), "127.0.0.1:%d", atoi(buf));
+}
+
+static void stop(pid_t *pid)
+{
+    if (*pid > 0) {
+        kill(*pid, SIGTERM);
+        waitpid(*pid, NULL, 0);
+        *pid = 0;
     }
 }
 
@@ -257,6 +284,15 @@ static void from_registry(struct server *s)
     /* not named with --insecure-registry: HTTPS, which nothing answers */
     build(s, "not-insecure", "\"docker_image\":\"127.0.0.1:1/test/img:v1\"", "127.0.0.1:1");
 
+    /* token flow and a redirect to another host for blobs */
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:v1\"", front);
+    build(s, "with-token", rest, NULL);
+    check_files(s, "with-token");
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:garbage\"", front);
+    build(s, "garbage-manifest", rest, "not valid JSON");
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/other:v1\"", front);
+    build(s, "no-token", rest, "token request");
+
     /* every stored layer blob of the registry corrupted: the pull must notice */
     CHECK(shf("for f in $(find %s/registry -path '*/blobs/sha256/*/data' -size +1k); do "
               "printf X | dd of=$f bs=1 seek=100 conv=notrunc status=none; done", work) == 0);
@@ -283,6 +319,13 @@ static void from_layouts(struct server *s)
     build(s, "bad-digest", rest, "digest mismatch");
 }
 
+/* Also on a failed CHECK (exit): no registry left running. */
+static void stop_helpers(void)
+{
+    stop(&front_pid);
+    stop(&registry_pid);
+}
+
 static void validation(struct server *s)
 {
     expect_400(s, "{\"name\":\"v1\",\"docker_image\":\"Upper/Case\"}");
@@ -294,30 +337,31 @@ static void validation(struct server *s)
 
 int main(void)
 {
-    char args_registry[80];
-    const char *args[] = { "--insecure-registry", args_registry, NULL };
+    const char *args[] = { "--insecure-registry", registry, "--insecure-registry", front, NULL };
     struct server s;
 
     find_src();
     if (access("/usr/bin/docker-registry", X_OK) ||
-        shf("which skopeo busybox zstd debugfs curl >/dev/null") != 0) {
-        fprintf(stderr, "SKIP: needs docker-registry, skopeo, busybox, zstd, debugfs, curl\n");
+        shf("which skopeo busybox zstd debugfs curl python3 >/dev/null") != 0) {
+        fprintf(stderr, "SKIP: needs docker-registry, skopeo, busybox, zstd, debugfs, curl, "
+                "python3\n");
         return 77;
     }
     snprintf(work, sizeof(work), "/tmp/sbx-oci-test.XXXXXX");
     CHECK(mkdtemp(work) != NULL);
     CHECK(shf("mkdir %s/img && %s/api/tests/registry_image.sh %s/img", work, src_dir, work) == 0);
+    atexit(stop_helpers);
     start_registry();
     CHECK(shf("skopeo copy -q --dest-tls-verify=false oci:%s/img/layout:v1 "
               "docker://%s/test/img:v1 >%s/skopeo.log 2>&1", work, registry, work) == 0);
-    snprintf(args_registry, sizeof(args_registry), "%s", registry);
+    start_front();
     server_init(&s, args);
     snprintf(store_path, sizeof(store_path), "%s/state/store", s.dir);
     validation(&s);
     from_layouts(&s);
     from_registry(&s);
     server_cleanup(&s);
-    stop_registry();
+    stop_helpers();
     shf("rm -rf %s", work);
     printf("ok\n");
     return 0;
