@@ -51,6 +51,8 @@ API_TESTS += test_http_snapshots
 # test_oci_registry: docker_image pulled from a real registry on loopback
 # (docker-registry, image pushed by skopeo; made by api/tests/registry_image.sh).
 API_TESTS += test_oci_registry
+# test_oci_apply: hostile layers (made with libarchive) and image references.
+API_TESTS += test_oci_apply
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init

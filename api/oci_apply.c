@@ -127,7 +127,9 @@ static int whiteout(struct apply *a, char *rel)
         int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         rc = fd < 0 ? -errno : empty_dir(fd, 0);
     } else {
-        rc = remove_at(dirfd, base + strlen(WH_PREFIX), 0);
+        const char *name = base + strlen(WH_PREFIX);
+        /* ".wh.", ".wh.." and ".wh..." name no entry of the folder */
+        rc = !*name || !strcmp(name, ".") || !strcmp(name, "..") ? 0 : remove_at(dirfd, name, 0);
     }
     close(dirfd);
     if (rc)
@@ -143,21 +145,31 @@ static bool is_whiteout(const char *rel)
     return !strncmp(base, WH_PREFIX, strlen(WH_PREFIX));
 }
 
-/* What stands at rel and is of another kind than the entry (a folder where a
- * file comes, or the reverse) goes first, as in a container runtime. */
+/* Makes rel's place ready: its folder must be reached without a symlink
+ * (archive_write_disk's SECURE_SYMLINKS does not look at absolute paths);
+ * a missing folder is made by archive_write_disk. What stands at rel and
+ * is a symlink, or of another kind than the entry (a folder where a file
+ * comes, or the reverse), goes first, as in a container runtime. */
 static int clear_conflict(struct apply *a, char *rel, mode_t type)
 {
     const char *base;
     int dirfd = open_parent(a->rootfd, rel, &base), rc = 0;
     struct stat st;
 
-    if (dirfd < 0)
-        return 0;               /* archive_write_disk makes or refuses the parents */
+    if (dirfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(a->msg, a->len, "layer entry %.200s: its folder is reached through a "
+                 "symlink or is not a folder", rel);
+        return -1;
+    }
     if (fstatat(dirfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        (S_ISDIR(st.st_mode) != (type == AE_IFDIR)))
+        (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode) != (type == AE_IFDIR)))
         rc = remove_at(dirfd, base, 0);
     close(dirfd);
-    return rc;
+    if (rc)
+        snprintf(a->msg, a->len, "cannot replace %.200s: %s", rel, strerror(-rc));
+    return rc ? -1 : 0;
 }
 
 /* A hard link's target must be inside root, reached without a symlink. */
@@ -264,10 +276,8 @@ static int place(struct apply *a, struct archive_entry *e, char *rel, size_t rle
             return -1;
         archive_entry_set_hardlink(e, abs);
     }
-    if (clear_conflict(a, rel, hl ? AE_IFREG : type)) {
-        snprintf(a->msg, a->len, "cannot replace %.200s", rel);
+    if (clear_conflict(a, rel, hl ? AE_IFREG : type))
         return -1;
-    }
     if (join(a, abs, sizeof(abs), rel))
         return -1;
     archive_entry_set_pathname(e, abs);

@@ -175,7 +175,7 @@ int oci_check_config(json_t *config, char *msg, size_t len)
     return 0;
 }
 
-static void hex_digest(EVP_MD_CTX *ctx, char out[OCI_DIGEST_LEN])
+void oci_sha256_final(EVP_MD_CTX *ctx, char out[OCI_DIGEST_LEN])
 {
     unsigned char md[32];
     unsigned int n = 0;
@@ -195,12 +195,12 @@ void oci_sha256(const void *buf, size_t n, char out[OCI_DIGEST_LEN])
         return;
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     EVP_DigestUpdate(ctx, buf, n);
-    hex_digest(ctx, out);
+    oci_sha256_final(ctx, out);
     EVP_MD_CTX_free(ctx);
 }
 
-static int compare(const struct oci_desc *d, const char *got, int64_t size, const char *what,
-                   char *msg, size_t len)
+int oci_check_digest(const struct oci_desc *d, const char *got, int64_t size, const char *what,
+                     char *msg, size_t len)
 {
     if (size != d->size) {
         snprintf(msg, len, "%s %.19s...: %lld bytes where the manifest says %lld", what,
@@ -221,7 +221,7 @@ int oci_check_blob(const struct oci_desc *d, const void *buf, size_t n, const ch
     char got[OCI_DIGEST_LEN];
 
     oci_sha256(buf, n, got);
-    return compare(d, got, (int64_t)n, what, msg, len);
+    return oci_check_digest(d, got, (int64_t)n, what, msg, len);
 }
 
 int oci_check_file(const struct oci_desc *d, int fd, const char *what, char *msg, size_t len)
@@ -244,7 +244,7 @@ int oci_check_file(const struct oci_desc *d, int fd, const char *what, char *msg
         EVP_DigestUpdate(ctx, buf, (size_t)n);
         total += n;
     }
-    hex_digest(ctx, got);
+    oci_sha256_final(ctx, got);
     EVP_MD_CTX_free(ctx);
-    return compare(d, got, total, what, msg, len);
+    return oci_check_digest(d, got, total, what, msg, len);
 }

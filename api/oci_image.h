@@ -7,6 +7,7 @@
 #include "oci_ref.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,11 @@ int oci_check_config(json_t *config, char *msg, size_t len);
 
 /* sha256:HEX of buf. */
 void oci_sha256(const void *buf, size_t n, char out[OCI_DIGEST_LEN]);
+/* sha256:HEX of what went through ctx (an EVP sha256 context). */
+void oci_sha256_final(EVP_MD_CTX *ctx, char out[OCI_DIGEST_LEN]);
+/* Whether size bytes with digest got are what d describes; -1 with msg if not. */
+int oci_check_digest(const struct oci_desc *d, const char *got, int64_t size, const char *what,
+                     char *msg, size_t len);
 /* Whether buf has the size and digest of d; -1 with msg if not. */
 int oci_check_blob(const struct oci_desc *d, const void *buf, size_t n, const char *what,
                    char *msg, size_t len);

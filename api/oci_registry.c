@@ -6,7 +6,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,7 +177,8 @@ static long http_get(struct reg *r, const char *url, const char *accept, bool au
     curl_slist_free_all(hdrs);
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
     if (s->too_big) {
-        snprintf(r->msg, r->len, "%.60s: larger than expected", url + strlen(r->base));
+        snprintf(r->msg, r->len, "a response larger than expected (%lld bytes)",
+                 (long long)s->max);
         return -1;
     }
     if (s->write_failed) {
@@ -366,8 +366,6 @@ static int get_layer(struct reg *r, const struct oci_desc *d, const char *path)
     struct sink s = { .fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600),
                       .max = d->size, .sha = EVP_MD_CTX_new() };
     char got[OCI_DIGEST_LEN];
-    unsigned char md[32];
-    unsigned int n = 0;
     int rc = -1;
 
     if (s.fd < 0 || !s.sha) {
@@ -377,18 +375,8 @@ static int get_layer(struct reg *r, const struct oci_desc *d, const char *path)
     EVP_DigestInit_ex(s.sha, EVP_sha256(), NULL);
     if (reg_get(r, "blobs", d->digest, NULL, &s))
         goto out;
-    EVP_DigestFinal_ex(s.sha, md, &n);
-    memcpy(got, "sha256:", 7);
-    for (unsigned int i = 0; i < 32; i++)
-        snprintf(got + 7 + 2 * i, 3, "%02x", md[i]);
-    if ((int64_t)s.len != d->size)
-        snprintf(r->msg, r->len, "layer %.23s...: %zu bytes where the manifest says %lld",
-                 d->digest, s.len, (long long)d->size);
-    else if (strcmp(got, d->digest))
-        snprintf(r->msg, r->len, "layer digest mismatch: expected %.23s..., got %.23s...",
-                 d->digest, got);
-    else
-        rc = 0;
+    oci_sha256_final(s.sha, got);
+    rc = oci_check_digest(d, got, (int64_t)s.len, "layer", r->msg, r->len);
 out:
     if (s.fd >= 0)
         close(s.fd);
@@ -431,8 +419,8 @@ static int pull_layers(struct reg *r, const struct oci_manifest *m, const char *
     char path[1200];
     int64_t total = 0;
 
-    for (size_t i = 0; i < m->n_layers; i++)
-        total += m->layers[i].size;
+    for (size_t i = 0; i < m->n_layers && total <= budget->limit; i++)
+        total += m->layers[i].size < budget->limit ? m->layers[i].size : budget->limit + 1;
     if (total > budget->limit) {
         snprintf(r->msg, r->len, "the image's layers (%lld bytes compressed) are larger "
                  "than the snapshot's capacity", (long long)total);
