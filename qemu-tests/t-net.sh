@@ -6,8 +6,9 @@
 # gateway answers ping, DNS through 10.0.2.3 resolves (forwarded to L1's
 # resolver), and the host's loopback (10.0.2.2) is refused at once, the server
 # seeing no request. Guest 2 (--net user,host-loopback=on): busybox wget gets
-# the page from 10.0.2.2.
-# timeout: 480
+# the page from 10.0.2.2. Guest 3: the Debian root filesystem from a snapfs disk,
+# where curl, getent and python3 use the resolv.conf sbx-init wrote there.
+# timeout: 720
 set -eu
 source qemu-tests/lib/guest.sh
 INITRD=$SBX_BUILD/images/initrd-busybox.cpio.gz
@@ -101,3 +102,26 @@ grep -q "GET /index.html" "$work/http.log" || { echo "FAIL: the server saw no re
 ctl shutdown
 wait_guest_exit
 check "sbx-vmm exit after the second shutdown" 0 "$guest_rc"
+
+# Guest 3: the default sandbox root filesystem (Debian 12), as sbx-api starts
+# it: sbx-init writes resolv.conf into the new root; curl, the C library's
+# resolver and python3 work.
+IMAGE=$SBX_BUILD/images/rootfs.ext4
+if [[ ! -f $IMAGE ]]; then
+    echo "note: no $IMAGE, the Debian part is skipped"
+    exit 0
+fi
+"$SBX_BUILD/bin/snapfs" --store "$work/store" import --level 1 "$IMAGE" debian
+"$SBX_BUILD/bin/snapfs" --store "$work/store" overlay debian "$work/ovl"
+start_guest 1 "sbx.root=/dev/vda $NET" --disk "store=$work/store,overlay=$work/ovl" \
+    --net user,host-loopback=on
+check "Debian: resolv.conf in the root disk" "nameserver 10.0.2.3" "$(gexec cat /etc/resolv.conf)"
+check "Debian: getent hosts" "192.0.2.7" \
+    "$(gexec getent ahostsv4 sbx-test.example | awk 'NR == 1 { print $1 }')"
+check "Debian: curl" "hello over slirp" \
+    "$(gexec curl -sS --max-time 30 http://10.0.2.2:8080/index.html)"
+check "Debian: python3 urllib" "hello over slirp" \
+    "$(gexec python3 -c 'import urllib.request as u; print(u.urlopen("http://10.0.2.2:8080/index.html", timeout=30).read().decode().strip())')"
+ctl shutdown
+wait_guest_exit
+check "sbx-vmm exit after the third shutdown" 0 "$guest_rc"
