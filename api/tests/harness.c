@@ -309,3 +309,19 @@ bool pid_alive(pid_t pid)
     p = strrchr(buf, ')');
     return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
 }
+
+void wait_built(struct server *s, const char *name, struct reply *out)
+{
+    char path[200];
+
+    snprintf(path, sizeof(path), "/v1/snapshots/%s", name);
+    for (int waited = 0; waited < 120000; waited += 100) {
+        api(s, "GET", path, NULL, out);
+        CHECK(out->status == 200);
+        if (strcmp(json_string_value(json_object_get(out->json, "status")) ?: "", "building"))
+            return;
+        reply_free(out);
+        sleep_ms(100);
+    }
+    CHECK(!"snapshot still building after 120 s");
+}

@@ -51,23 +51,6 @@ static void sh(const char *fmt, const char *a, const char *b)
     }
 }
 
-/* Polls GET /v1/snapshots/name until status is not building; *out keeps the last reply. */
-static void wait_built(struct server *s, const char *name, struct reply *out)
-{
-    char path[200];
-
-    snprintf(path, sizeof(path), "/v1/snapshots/%s", name);
-    for (int waited = 0; waited < 120000; waited += 100) {
-        api(s, "GET", path, NULL, out);
-        CHECK(out->status == 200);
-        if (strcmp(str(out, "status"), "building"))
-            return;
-        reply_free(out);
-        sleep_ms(100);
-    }
-    CHECK(!"snapshot still building after 120 s");
-}
-
 static void post_build_gib(struct server *s, const char *name, const char *source, int gib,
                            struct reply *r)
 {

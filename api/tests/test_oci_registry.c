@@ -159,23 +159,6 @@ static long post(struct server *s, const char *name, const char *rest, struct re
     return r->status;
 }
 
-/* Polls until name is not building; *out keeps the last reply. */
-static void wait_built(struct server *s, const char *name, struct reply *out)
-{
-    char path[200];
-
-    snprintf(path, sizeof(path), "/v1/snapshots/%s", name);
-    for (int waited = 0; waited < 120000; waited += 100) {
-        api(s, "GET", path, NULL, out);
-        CHECK(out->status == 200);
-        if (strcmp(str(out, "status"), "building"))
-            return;
-        reply_free(out);
-        sleep_ms(100);
-    }
-    CHECK(!"snapshot still building after 120 s");
-}
-
 /* Builds name from rest, expects ready (want NULL) or failed with want in
  * the message. */
 static void build(struct server *s, const char *name, const char *rest, const char *want)
@@ -193,6 +176,25 @@ static void build(struct server *s, const char *name, const char *rest, const ch
     else
         CHECK(!strcmp(str(&r, "status"), "failed") && strstr(str(&r, "status_message"), want));
     reply_free(&r);
+}
+
+/* Builds name from docker_image HOST/PATH (as build). */
+static void pull(struct server *s, const char *name, const char *host, const char *path,
+                 const char *want)
+{
+    char rest[600];
+
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/%s\"", host, path);
+    build(s, name, rest, want);
+}
+
+/* Builds name from source WORK/img/REL (as build). */
+static void from_source(struct server *s, const char *name, const char *rel, const char *want)
+{
+    char rest[600];
+
+    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/%s\"", work, rel);
+    build(s, name, rest, want);
 }
 
 /* The image's files after both layers, through snapfs export and debugfs. */
@@ -273,50 +275,37 @@ static void from_registry(struct server *s)
     CHECK(f && fgets(digest, sizeof(digest), f));
     fclose(f);
     digest[strcspn(digest, "\n")] = '\0';
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img@%s\"", registry, digest);
-    build(s, "by-digest", rest, NULL);
+    snprintf(rest, sizeof(rest), "test/img@%s", digest);
+    pull(s, "by-digest", registry, rest, NULL);
     check_files(s, "by-digest");
 
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:nope\"", registry);
-    build(s, "no-tag", rest, "MANIFEST_UNKNOWN");
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/none:v1\"", registry);
-    build(s, "no-repo", rest, "HTTP 404");
+    pull(s, "no-tag", registry, "test/img:nope", "MANIFEST_UNKNOWN");
+    pull(s, "no-repo", registry, "test/none:v1", "HTTP 404");
     /* not named with --insecure-registry: HTTPS, which nothing answers */
-    build(s, "not-insecure", "\"docker_image\":\"127.0.0.1:1/test/img:v1\"", "127.0.0.1:1");
+    pull(s, "not-insecure", "127.0.0.1:1", "test/img:v1", "127.0.0.1:1");
 
     /* token flow and a redirect to another host for blobs */
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:v1\"", front);
-    build(s, "with-token", rest, NULL);
+    pull(s, "with-token", front, "test/img:v1", NULL);
     check_files(s, "with-token");
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:garbage\"", front);
-    build(s, "garbage-manifest", rest, "not valid JSON");
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/other:v1\"", front);
-    build(s, "no-token", rest, "token request");
+    pull(s, "garbage-manifest", front, "test/img:garbage", "not valid JSON");
+    pull(s, "no-token", front, "test/other:v1", "token request");
 
     /* every stored layer blob of the registry corrupted: the pull must notice */
     CHECK(shf("for f in $(find %s/registry -path '*/blobs/sha256/*/data' -size +1k); do "
               "printf X | dd of=$f bs=1 seek=100 conv=notrunc status=none; done", work) == 0);
-    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:v1\"", registry);
-    build(s, "bad-blob", rest, "digest mismatch");
+    pull(s, "bad-blob", registry, "test/img:v1", "digest mismatch");
 }
 
 static void from_layouts(struct server *s)
 {
-    char rest[PATH_MAX + 64];
-
-    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/layout\"", work);
-    build(s, "layout", rest, NULL);
+    from_source(s, "layout", "layout", NULL);
     check_files(s, "layout");
-    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/image.tar\"", work);
-    build(s, "archive", rest, NULL);
+    from_source(s, "archive", "image.tar", NULL);
     check_files(s, "archive");
-    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/multi\"", work);
-    build(s, "multi", rest, NULL);
+    from_source(s, "multi", "multi", NULL);
     check_files(s, "multi");
-    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/garbage\"", work);
-    build(s, "garbage", rest, "not valid JSON");
-    snprintf(rest, sizeof(rest), "\"source\":\"%s/img/baddigest\"", work);
-    build(s, "bad-digest", rest, "digest mismatch");
+    from_source(s, "garbage", "garbage", "not valid JSON");
+    from_source(s, "bad-digest", "baddigest", "digest mismatch");
 }
 
 /* Also on a failed CHECK (exit): no registry left running. */
