@@ -195,14 +195,16 @@ out:
     return rc;
 }
 
-/* The sha256 digest a docker save path carries (blobs/sha256/HEX, HEX.json). */
+/* The sha256 digest a docker save path carries (blobs/sha256/HEX, HEX.json,
+ * HEX.tar). */
 static bool digest_of_path(const char *rel, char out[OCI_DIGEST_LEN])
 {
     const char *base = strrchr(rel, '/');
 
     base = base ? base + 1 : rel;
     snprintf(out, OCI_DIGEST_LEN, "sha256:%.64s", base);
-    return oci_digest_valid(out) && (!base[64] || !strcmp(base + 64, ".json"));
+    return oci_digest_valid(out) &&
+           (!base[64] || !strcmp(base + 64, ".json") || !strcmp(base + 64, ".tar"));
 }
 
 /* docker save: manifest.json [{Config, Layers}]; layers without a digest in

@@ -9,6 +9,7 @@
 #   $1/image.tar   the same layout as a tarball (like skopeo's oci-archive:)
 #   $1/garbage     a layout whose manifest is not JSON (digest correct)
 #   $1/baddigest   a layout whose second layer does not match its digest
+#   $1/gzip        the same image with both layers gzip (for docker-archive:)
 #   $1/multi       a layout whose index.json points at an image index of a
 #                  linux/arm64 entry (its blob absent) and the linux/amd64 one
 set -eu
@@ -32,6 +33,7 @@ echo 'keep is a file now' > "$work/l2/keep"
     ./etc ./opq/new.txt ./opq/.wh..wh..opq ./keep)
 gzip -n -c "$work/l1.tar" > "$work/l1.tar.gz"
 zstd -q -c "$work/l2.tar" > "$work/l2.tar.zst"
+gzip -n -c "$work/l2.tar" > "$work/l2.tar.gz"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
@@ -40,11 +42,12 @@ blob() { cp "$1" "$2/blobs/sha256/$(sha "$1")"; }
 printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]}}' \
     "$(sha "$work/l1.tar")" "$(sha "$work/l2.tar")" > "$work/config.json"
 desc() { printf '{"mediaType":"%s","digest":"sha256:%s","size":%s}' "$1" "$(sha "$2")" "$(size "$2")"; }
+# manifest [SECOND-LAYER MEDIA-TYPE]: zstd by default
 manifest() {
     printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s,%s]}' \
         "$(desc application/vnd.oci.image.config.v1+json "$work/config.json")" \
         "$(desc application/vnd.oci.image.layer.v1.tar+gzip "$work/l1.tar.gz")" \
-        "$(desc application/vnd.oci.image.layer.v1.tar+zstd "$work/l2.tar.zst")"
+        "$(desc "${2:-application/vnd.oci.image.layer.v1.tar+zstd}" "${1:-$work/l2.tar.zst}")"
 }
 # layout DIR MANIFEST-FILE: the layout around a manifest.
 layout() {
@@ -53,6 +56,7 @@ layout() {
     blob "$work/config.json" "$1"
     blob "$work/l1.tar.gz" "$1"
     blob "$work/l2.tar.zst" "$1"
+    blob "$work/l2.tar.gz" "$1"
     blob "$2" "$1"
     printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' \
         "$(sha "$2")" "$(size "$2")" > "$1/index.json"
@@ -66,6 +70,8 @@ layout "$out/baddigest" "$work/manifest.json"
 l2=$out/baddigest/blobs/sha256/$(sha "$work/l2.tar.zst")
 chmod u+w "$l2"
 printf 'X' | dd of="$l2" bs=1 seek=20 conv=notrunc status=none
+manifest "$work/l2.tar.gz" application/vnd.oci.image.layer.v1.tar+gzip > "$work/gz.json"
+layout "$out/gzip" "$work/gz.json"
 layout "$out/multi" "$work/manifest.json"
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%064d","size":1,"platform":{"architecture":"arm64","os":"linux"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
     0 "$(sha "$work/manifest.json")" "$(size "$work/manifest.json")" > "$work/index.json"

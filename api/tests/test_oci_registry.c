@@ -9,7 +9,8 @@
  * front of it: the anonymous bearer-token flow, blobs redirected to another
  * host (which must not get the token), a manifest that is not JSON, a token
  * refused; source= an OCI layout folder, the layout as a
- * tarball, a nested index with two platforms, a manifest that is not JSON
+ * tarball, docker save's format (skopeo docker-archive:) as a tarball and
+ * unpacked, a nested index with two platforms, a manifest that is not JSON
  * and a layer that does not match its digest. Skips (77) without
  * docker-registry, skopeo, busybox, zstd, debugfs, curl or python3. */
 #include "../../snapfs/snapfs.h"
@@ -304,6 +305,10 @@ static void from_layouts(struct server *s)
     check_files(s, "archive");
     from_source(s, "multi", "multi", NULL);
     check_files(s, "multi");
+    from_source(s, "docker-save", "save.tar", NULL);
+    check_files(s, "docker-save");
+    from_source(s, "docker-save-dir", "save", NULL);
+    check_files(s, "docker-save-dir");
     from_source(s, "garbage", "garbage", "not valid JSON");
     from_source(s, "bad-digest", "baddigest", "digest mismatch");
 }
@@ -344,6 +349,10 @@ int main(void)
     CHECK(shf("skopeo copy -q --dest-tls-verify=false oci:%s/img/layout:v1 "
               "docker://%s/test/img:v1 >%s/skopeo.log 2>&1", work, registry, work) == 0);
     start_front();
+    /* docker save's format (skopeo's docker-archive: takes no zstd layers) */
+    CHECK(shf("skopeo copy -q oci:%s/img/gzip:v1 docker-archive:%s/img/save.tar:test/img:v1 "
+              ">>%s/skopeo.log 2>&1 && mkdir %s/img/save && tar -C %s/img/save -xf "
+              "%s/img/save.tar", work, work, work, work, work, work) == 0);
     server_init(&s, args);
     snprintf(store_path, sizeof(store_path), "%s/state/store", s.dir);
     validation(&s);
