@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,9 @@ struct net_slirp {
     unsigned nr_watched;      /* table size */
     uint32_t *wanted;         /* by fd: what the last fill asked for (scratch) */
     uint64_t filtered;
+    unsigned max_flows;
+    uint8_t *is_socket;       /* by fd: slirp registered it and has not closed it */
+    unsigned nr_sockets;      /* set entries of is_socket */
 };
 
 static void ns_pump(struct net_slirp *ns);
@@ -168,10 +172,19 @@ static void cb_timer_mod(void *timer, int64_t expire_time, void *opaque)
         t->expire_ms = expire_time;
 }
 
+static int grow_watched(struct net_slirp *ns, int fd);
+
+/* slirp made a host socket (the next pump watches it): counted for the cap by
+ * fd, so that a close slirp did not report is forgotten when the number is
+ * used again. */
 static void cb_register_poll_fd(int fd, void *opaque)
 {
-    (void)fd;
-    (void)opaque;  /* the next pump watches it */
+    struct net_slirp *ns = opaque;
+
+    if (fd < 0 || grow_watched(ns, fd) < 0 || ns->is_socket[fd])
+        return;
+    ns->is_socket[fd] = 1;
+    ns->nr_sockets++;
 }
 
 /* slirp is about to close fd: stop watching it while it is still ours. */
@@ -179,7 +192,13 @@ static void cb_unregister_poll_fd(int fd, void *opaque)
 {
     struct net_slirp *ns = opaque;
 
-    if (fd < 0 || (unsigned)fd >= ns->nr_watched || !ns->watched[fd])
+    if (fd < 0 || (unsigned)fd >= ns->nr_watched)
+        return;
+    if (ns->is_socket[fd]) {
+        ns->is_socket[fd] = 0;
+        ns->nr_sockets--;
+    }
+    if (!ns->watched[fd])
         return;
     evloop_del(ns->loop, fd);
     ns->watched[fd] = 0;
@@ -218,8 +237,13 @@ static int grow_watched(struct net_slirp *ns, int fd)
     if (!x)
         return -ENOMEM;
     ns->wanted = x;
+    uint8_t *y = realloc(ns->is_socket, n);
+    if (!y)
+        return -ENOMEM;
+    ns->is_socket = y;
     memset(w + ns->nr_watched, 0, (n - ns->nr_watched) * sizeof(*w));
     memset(x + ns->nr_watched, 0, (n - ns->nr_watched) * sizeof(*x));
+    memset(y + ns->nr_watched, 0, n - ns->nr_watched);
     ns->nr_watched = n;
     return 0;
 }
@@ -386,9 +410,27 @@ static void on_timer(void *opaque, int fd, uint32_t events)
     ns_wake(opaque);
 }
 
+/* True for a frame that may make slirp open a host socket: a TCP SYN or a UDP
+ * datagram (IPv4; the filter has checked the header is there). */
+static bool opens_flow(const uint8_t *frame, size_t len)
+{
+    const uint8_t *ip = frame + ETH_HDR_LEN;
+
+    if (((unsigned)frame[12] << 8 | frame[13]) != ETHERTYPE_IPV4)
+        return false;
+    if (ip[9] == 17)  /* UDP */
+        return true;
+    size_t ihl = (ip[0] & 15u) * 4u;
+    if (ip[9] != 6 || ihl < IPV4_MIN_HDR || len < ETH_HDR_LEN + ihl + 14)
+        return false;
+    uint8_t flags = ip[ihl + 13];
+    return (flags & 0x02) && !(flags & 0x10);  /* SYN without ACK */
+}
+
 void net_slirp_input(struct net_slirp *ns, const uint8_t *frame, size_t len)
 {
-    if (!net_slirp_frame_allowed(frame, len, ns->host_loopback)) {
+    if (!net_slirp_frame_allowed(frame, len, ns->host_loopback) ||
+        (ns->nr_sockets >= ns->max_flows && opens_flow(frame, len))) {
         ns->filtered++;
         return;
     }
@@ -436,6 +478,11 @@ struct net_slirp *net_slirp_new(struct evloop *loop, const struct net_slirp_conf
     ns->host_loopback = cfg->host_loopback;
     ns->to_guest = to_guest;
     ns->opaque = opaque;
+    ns->max_flows = cfg->max_flows ? cfg->max_flows : NET_SLIRP_MAX_FLOWS;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 2 < ns->max_flows)
+        ns->max_flows = (unsigned)(rl.rlim_cur / 2);
     ns->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (ns->timerfd < 0) {
         err = errno;
@@ -479,6 +526,7 @@ void net_slirp_free(struct net_slirp *ns)
     free(ns->pfds);
     free(ns->watched);
     free(ns->wanted);
+    free(ns->is_socket);
     free(ns);
 }
 

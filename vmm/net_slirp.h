@@ -25,8 +25,8 @@
  * slirp sees the frame.)
  * Services of the host bound to a non-loopback address, and the host's LAN,
  * stay reachable: run sbx-vmm in a network namespace or behind a firewall rule
- * for the VMM's user where that matters. A guest can open as many flows as the
- * VMM's file descriptor limit allows.
+ * for the VMM's user where that matters. A guest has at most NET_SLIRP_MAX_FLOWS
+ * flows at a time.
  *
  * Threads: everything runs on the event loop thread. */
 #ifndef SBX_VMM_NET_SLIRP_H
@@ -45,7 +45,14 @@ struct net_slirp_config {
     bool host_loopback;  /* host-loopback=on */
     bool mac_set;        /* mac=... given; otherwise derived from the pid */
     uint8_t mac[6];
+    unsigned max_flows;  /* 0: NET_SLIRP_MAX_FLOWS (tests set it lower) */
 };
+
+/* Most host sockets (TCP connections, UDP and ping flows) one guest may have
+ * at a time, and at most half the VMM's file descriptor limit: past that, new
+ * TCP connections (SYNs) and UDP datagrams are dropped, so that a guest cannot
+ * take the descriptors its VMM needs (the agent's vsock connections). */
+#define NET_SLIRP_MAX_FLOWS 512u
 
 /* Parses --net's SPEC: "user" followed by ",host-loopback=on|off" and/or
  * ",mac=XX:XX:XX:XX:XX:XX" (unicast), or "none". 0 or -EINVAL. */
@@ -69,7 +76,7 @@ void net_slirp_input(struct net_slirp *ns, const uint8_t *frame, size_t len);
 /* The filter above: false if the frame must not reach slirp. */
 bool net_slirp_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback);
 
-/* Frames dropped by the filter so far. */
+/* Frames dropped by the filter or the flow cap so far. */
 uint64_t net_slirp_filtered(const struct net_slirp *ns);
 
 #endif

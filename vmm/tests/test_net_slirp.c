@@ -3,7 +3,8 @@
  * the host with a TCP listener on 127.0.0.1. Covers ARP, a TCP SYN to 10.0.2.2
  * reaching the host's loopback only with host-loopback=on (refused by default:
  * an RST or ICMP error comes back, the listener sees nothing), the filter
- * (169.254.169.254 and 127.0.0.1 dropped), and --net SPEC parsing. No traffic
+ * (169.254.169.254 and 127.0.0.1 dropped), the flow cap, and --net SPEC
+ * parsing. No traffic
  * leaves the machine. */
 #include "test_virtio_driver.h"
 
@@ -155,7 +156,8 @@ static size_t arp_request(uint8_t *f, uint32_t target)
     return 60;
 }
 
-static size_t tcp_syn(uint8_t *f, uint32_t dst, uint16_t dport)
+static size_t tcp_seg(uint8_t *f, uint32_t dst, uint16_t dport, uint16_t sport, uint8_t flags,
+                      uint32_t seq)
 {
     uint8_t *ip = f + 14, *tcp = ip + 20, pseudo[12];
 
@@ -171,11 +173,11 @@ static size_t tcp_syn(uint8_t *f, uint32_t dst, uint16_t dport)
     put32(ip + 12, 0x0a00020f);
     put32(ip + 16, dst);
     put16(ip + 10, fold(sum16(ip, 20, 0)));
-    put16(tcp, 40000);
+    put16(tcp, sport);
     put16(tcp + 2, dport);
-    put32(tcp + 4, 1000);
+    put32(tcp + 4, seq);
     tcp[12] = 5 << 4;
-    tcp[13] = 0x02;  /* SYN */
+    tcp[13] = flags;
     put16(tcp + 14, 65535);
     memcpy(pseudo, ip + 12, 8);
     pseudo[8] = 0;
@@ -185,17 +187,29 @@ static size_t tcp_syn(uint8_t *f, uint32_t dst, uint16_t dport)
     return 54;
 }
 
+static size_t tcp_syn_from(uint8_t *f, uint32_t dst, uint16_t dport, uint16_t sport)
+{
+    return tcp_seg(f, dst, dport, sport, 0x02, 1000);  /* SYN */
+}
+
+static size_t tcp_syn(uint8_t *f, uint32_t dst, uint16_t dport)
+{
+    return tcp_syn_from(f, dst, dport, 40000);
+}
+
 /* ---- cases ---- */
 
 struct stack {
     bool host_loopback;
+    unsigned max_flows;
     struct net_slirp *ns;
 };
 
 static void do_new(void *opaque)
 {
     struct stack *st = opaque;
-    struct net_slirp_config cfg = { .enabled = true, .host_loopback = st->host_loopback };
+    struct net_slirp_config cfg = { .enabled = true, .host_loopback = st->host_loopback,
+                                    .max_flows = st->max_flows };
 
     st->ns = net_slirp_new(loop, &cfg, to_guest, NULL);
 }
@@ -205,13 +219,18 @@ static void do_free(void *opaque)
     net_slirp_free(opaque);
 }
 
-static struct net_slirp *new_stack(bool host_loopback)
+static struct net_slirp *new_stack_capped(bool host_loopback, unsigned max_flows)
 {
-    struct stack st = { .host_loopback = host_loopback };
+    struct stack st = { .host_loopback = host_loopback, .max_flows = max_flows };
 
     on_loop(do_new, &st);
     CHECK(st.ns);
     return st.ns;
+}
+
+static struct net_slirp *new_stack(bool host_loopback)
+{
+    return new_stack_capped(host_loopback, 0);
 }
 
 static void check_arp(struct net_slirp *ns)
@@ -312,6 +331,30 @@ static void check_default_refuses(void)
     close(lfd);
 }
 
+/* With a cap of one flow, a second connection's SYN is dropped; once the
+ * guest resets the first, a third gets through. */
+static void check_flow_cap(void)
+{
+    uint8_t f[128];
+    uint16_t port;
+    int lfd = listener(&port);
+    struct net_slirp *ns = new_stack_capped(true, 1);
+
+    check_arp(ns);
+    guest_send(ns, f, tcp_syn_from(f, 0x0a000202, port, 40001));
+    CHECK(accepted(lfd, 3000));
+    CHECK(reply_to_syn(port) == 0x12);
+    guest_send(ns, f, tcp_syn_from(f, 0x0a000202, port, 40002));
+    CHECK(net_slirp_filtered(ns) == 1);
+    CHECK(!accepted(lfd, 300));
+    guest_send(ns, f, tcp_seg(f, 0x0a000202, port, 40001, 0x04, 1001));  /* RST */
+    guest_send(ns, f, tcp_syn_from(f, 0x0a000202, port, 40003));
+    CHECK(net_slirp_filtered(ns) == 1);
+    CHECK(accepted(lfd, 3000));
+    on_loop(do_free, ns);
+    close(lfd);
+}
+
 static void check_filter(void)
 {
     uint8_t f[128];
@@ -359,6 +402,7 @@ int main(void)
     CHECK(pthread_create(&th, NULL, td_loop_main, loop) == 0);
     check_host_loopback();
     check_default_refuses();
+    check_flow_cap();
     evloop_stop(loop, 0);
     pthread_join(th, NULL);
     evloop_free(loop);
