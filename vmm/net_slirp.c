@@ -512,6 +512,8 @@ void net_slirp_free(struct net_slirp *ns)
 {
     if (!ns)
         return;
+    log_info("net: %llu frames from the guest filtered or over the flow cap",
+             (unsigned long long)ns->filtered);
     for (unsigned fd = 0; fd < ns->nr_watched; fd++)
         if (ns->watched[fd])
             evloop_del(ns->loop, (int)fd);

@@ -299,6 +299,9 @@ void virtio_net_destroy(struct virtio_net *n)
 {
     if (!n)
         return;
+    log_info("virtio-net: tx %llu frames (%llu dropped), rx %llu frames (%llu dropped)",
+             (unsigned long long)n->stats.tx_frames, (unsigned long long)n->stats.tx_dropped,
+             (unsigned long long)n->stats.rx_frames, (unsigned long long)n->stats.rx_dropped);
     virtio_mmio_destroy(n->dev);
     free(n);
 }
