@@ -58,7 +58,7 @@ int oci_doc_kind(json_t *doc, const char *content_type, enum oci_doc *kind, char
     const char *t = mt ? mt : content_type;
 
     if (json_integer_value(json_object_get(doc, "schemaVersion")) == 1)
-        return fail(msg, len, "%sDocker schema 1 manifests are not supported", "");
+        return fail(msg, len, "%s", "Docker schema 1 manifests are not supported");
     if (type_is(t, MT_OCI_INDEX) || type_is(t, MT_DOCKER_LIST)) {
         *kind = OCI_DOC_INDEX;
         return 0;
@@ -105,7 +105,7 @@ int oci_pick_platform(json_t *doc, struct oci_desc *out, char *msg, size_t len)
     size_t i;
 
     if (!json_is_array(list) || json_array_size(list) == 0)
-        return fail(msg, len, "%simage index without manifests", "");
+        return fail(msg, len, "%s", "image index without manifests");
     if (json_array_size(list) == 1 && !json_object_get(json_array_get(list, 0), "platform"))
         return parse_desc(json_array_get(list, 0), out, "index", msg, len);
     json_array_foreach(list, i, m) {
@@ -147,9 +147,9 @@ int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t le
     if (parse_desc(json_object_get(doc, "config"), &m->config, "config", msg, len))
         return -1;
     if (!json_is_array(layers))
-        return fail(msg, len, "%smanifest without layers", "");
+        return fail(msg, len, "%s", "manifest without layers");
     if (json_array_size(layers) > OCI_LAYERS_MAX)
-        return fail(msg, len, "%smore than 256 layers", "");
+        return fail(msg, len, "more than %s layers", "256");
     json_array_foreach(layers, i, l) {
         struct oci_desc *d = &m->layers[i];
         if (parse_desc(l, d, "layer", msg, len))
@@ -232,7 +232,7 @@ int oci_check_file(const struct oci_desc *d, int fd, const char *what, char *msg
     ssize_t n;
 
     if (!ctx)
-        return fail(msg, len, "%sout of memory", "");
+        return fail(msg, len, "%s", "out of memory");
     EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
     while ((n = pread(fd, buf, sizeof(buf), total)) != 0) {
         if (n < 0 && errno == EINTR)

@@ -3,8 +3,10 @@
  * made, a hard link to a file outside through such a symlink, whiteouts
  * through it and whiteouts naming "." or "..", a device node, a layer larger
  * than the budget; nothing outside the root may change. Also image
- * references (oci_ref_parse): Docker's defaults, ports, digests, bad ones. */
+ * references (oci_ref_parse): Docker's defaults, ports, digests, bad ones;
+ * and image documents that must be refused with a message. */
 #include "../oci_apply.h"
+#include "../oci_image.h"
 #include "../oci_ref.h"
 #include "harness.h"
 
@@ -191,6 +193,54 @@ static void refs(void)
     }
 }
 
+#define D64 "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Parses text as a manifest or index the way a pull does; 0 or -1 with msg. */
+static int parse_doc(const char *text, char *msg, size_t len)
+{
+    static struct oci_manifest m;
+    struct oci_desc d;
+    enum oci_doc kind;
+    json_t *doc = oci_json(text, strlen(text), "doc", msg, len);
+    int rc = -1;
+
+    if (doc && oci_doc_kind(doc, NULL, &kind, msg, len) == 0)
+        rc = kind == OCI_DOC_INDEX ? oci_pick_platform(doc, &d, msg, len)
+                                   : oci_parse_manifest(doc, &m, msg, len);
+    json_decref(doc);
+    fprintf(stderr, "doc: %d %s\n", rc, rc ? msg : "");
+    return rc;
+}
+
+static void documents(void)
+{
+    static const char *const bad[][2] = {
+        { "[1,2]", "not a JSON object" },
+        { "{\"a\":1,\"a\":2}", "not valid JSON" },
+        { "{\"schemaVersion\":1,\"fsLayers\":[]}", "schema 1" },
+        { "{\"mediaType\":\"text/html\"}", "not an image manifest" },
+        { "{\"manifests\":[]}", "without manifests" },
+        { "{\"manifests\":[{\"digest\":\"" D64 "\",\"size\":1,\"platform\":"
+          "{\"os\":\"linux\",\"architecture\":\"arm64\"}}]}", "no linux/" },
+        { "{\"layers\":[],\"config\":{\"digest\":\"md5:00\",\"size\":1}}", "sha256 only" },
+        { "{\"layers\":[],\"config\":{\"digest\":\"" D64 "\",\"size\":-1}}", "negative" },
+        { "{\"layers\":[{\"mediaType\":\"application/x-helm\",\"digest\":\"" D64 "\","
+          "\"size\":1}],\"config\":{\"digest\":\"" D64 "\",\"size\":1}}",
+          "not a filesystem layer" },
+    };
+    char msg[256];
+    json_t *cfg;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(parse_doc(bad[i][0], msg, sizeof(msg)) < 0 && strstr(msg, bad[i][1]));
+    CHECK(parse_doc("{\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar"
+                    "+zstd\",\"digest\":\"" D64 "\",\"size\":1}],\"config\":{\"digest\":"
+                    "\"" D64 "\",\"size\":1}}", msg, sizeof(msg)) == 0);
+    cfg = json_pack("{s:s,s:s}", "os", "windows", "architecture", "amd64");
+    CHECK(oci_check_config(cfg, msg, sizeof(msg)) < 0 && strstr(msg, "windows"));
+    json_decref(cfg);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/sbx-oci-apply.XXXXXX");
@@ -200,6 +250,7 @@ int main(void)
     snprintf(tarpath, sizeof(tarpath), "%s/layer.tar", dir);
     CHECK(mkdir(root, 0755) == 0 && mkdir(outside, 0755) == 0);
     refs();
+    documents();
     hostile_layers();
     CHECK(system("rm -rf /tmp/sbx-oci-apply.??????") == 0);
     printf("ok\n");
