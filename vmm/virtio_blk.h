@@ -30,8 +30,10 @@
 #include "virtio_mmio.h"
 
 #define VIRTIO_BLK_QUEUE_SIZE 256u
-/* Data segments one request may have (the header and status take two more). */
-#define VIRTIO_BLK_SEG_MAX 128u
+/* Data segments one request may have (the header and status take two more:
+ * 256 descriptors, the queue size, which Linux reaches through indirect
+ * tables). */
+#define VIRTIO_BLK_SEG_MAX 254u
 
 struct virtio_blk;
 
