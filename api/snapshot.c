@@ -353,21 +353,12 @@ static int resolve_image(const char *dir, const char *path, char *out, struct ap
 static int import_unlocked(struct svc *svc, const char *id, const char *label, const char *path,
                            char *msg, size_t msglen)
 {
-    char store_path[STORE_PATH_LEN];
-    struct snapfs_import_opts opts = { .label = label, .level = SNAPSHOT_IMPORT_LEVEL };
-    struct snapfs_store *store;
     bool held = svc_lock_held();
-    int rc = -1;
+    int rc;
 
-    snapshot_store_path(svc, store_path, sizeof(store_path));
     if (held)
         svc_unlock();
-    store = snapfs_store_open(store_path, 0);
-    if (store && snapfs_import(store, path, id, &opts) == 0)
-        rc = 0;
-    else
-        snprintf(msg, msglen, "import: %s", snapfs_error());
-    snapfs_store_close(store);
+    rc = snapbuild_import(svc->state_dir, path, id, label, msg, msglen);
     if (held)
         svc_lock();
     return rc;

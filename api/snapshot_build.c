@@ -332,8 +332,8 @@ out:
     return rc;
 }
 
-static int import(const char *state_dir, const char *raw, const char *id, const char *label,
-                  char *msg, size_t len)
+int snapbuild_import(const char *state_dir, const char *raw, const char *id, const char *label,
+                     char *msg, size_t len)
 {
     char store_path[STORE_PATH_LEN];
     struct snapfs_import_opts opts = { .label = label, .level = SNAPSHOT_IMPORT_LEVEL };
@@ -383,7 +383,7 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
         if (grown == 0)
             raw = img;
     }
-    rc = import(state_dir, raw, id, label, msg, msglen);
+    rc = snapbuild_import(state_dir, raw, id, label, msg, msglen);
 out:
     snapbuild_rmtree(work);
     return rc;

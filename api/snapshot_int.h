@@ -38,6 +38,11 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
                          enum snap_source kind, const char *source, int64_t capacity_gib,
                          char *msg, size_t msglen);
 
+/* Imports the raw image raw as image id (label: the snapshot name) into
+ * STATE/store. Blocking. Returns 0, or -1 with msg. */
+int snapbuild_import(const char *state_dir, const char *raw, const char *id, const char *label,
+                     char *msg, size_t len);
+
 /* Virtual size and stored bytes of image id. Returns 0 or negative errno. */
 int snapbuild_image_size(const char *store_path, const char *id, int64_t *size,
                          int64_t *stored);
