@@ -22,7 +22,7 @@ void harness_fail(const char *file, int line, const char *what)
     exit(1);
 }
 
-static void sleep_ms(int ms)
+void harness_sleep_ms(int ms)
 {
     struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
 
@@ -148,7 +148,7 @@ void server_start(struct server *s, const char *const *extra_args)
             s->pid = 0;
             harness_fail(__FILE__, __LINE__, "sbx-api exited at start-up (see sbx-api.log)");
         }
-        sleep_ms(50);
+        harness_sleep_ms(50);
     }
     CHECK(port > 0);
     snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d", port);
@@ -288,7 +288,7 @@ bool wait_status(struct server *s, const char *name, const char *want, int timeo
         reply_free(&r);
         if (done)
             return true;
-        sleep_ms(50);
+        harness_sleep_ms(50);
     }
     return false;
 }
@@ -318,10 +318,17 @@ void wait_built(struct server *s, const char *name, struct reply *out)
     for (int waited = 0; waited < 120000; waited += 100) {
         api(s, "GET", path, NULL, out);
         CHECK(out->status == 200);
-        if (strcmp(json_string_value(json_object_get(out->json, "status")) ?: "", "building"))
+        if (strcmp(reply_str(out, "status"), "building"))
             return;
         reply_free(out);
-        sleep_ms(100);
+        harness_sleep_ms(100);
     }
     CHECK(!"snapshot still building after 120 s");
+}
+
+const char *reply_str(const struct reply *r, const char *key)
+{
+    const char *v = json_string_value(json_object_get(r->json, key));
+
+    return v ? v : "";
 }

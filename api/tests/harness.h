@@ -58,6 +58,10 @@ void register_snapshot(struct server *s, const char *name);
 /* Polls GET /v1/sandboxes/name until status is want ("gone" for 404);
  * returns false after timeout_ms. */
 bool wait_status(struct server *s, const char *name, const char *want, int timeout_ms);
+/* nanosleep for ms milliseconds. */
+void harness_sleep_ms(int ms);
+/* The string member key of a JSON reply, "" when absent. */
+const char *reply_str(const struct reply *r, const char *key);
 /* Polls GET /v1/snapshots/name until its status is not building; *out keeps
  * the last reply. Fails the test after 120 s. */
 void wait_built(struct server *s, const char *name, struct reply *out);

@@ -26,20 +26,6 @@
 static char state[300], store_path[320], vmm[PATH_MAX];
 static const char *vmm_args_only[] = { "--vmm", vmm, NULL };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
-static const char *str(const struct reply *r, const char *key)
-{
-    const char *v = json_string_value(json_object_get(r->json, key));
-
-    return v ? v : "";
-}
-
 static void sh(const char *fmt, const char *a, const char *b)
 {
     char cmd[2048];
@@ -74,15 +60,15 @@ static void build_gib(struct server *s, const char *name, const char *source, in
     post_build_gib(s, name, source, gib, &r);
     if (r.status != 201)
         fprintf(stderr, "%s\n", r.body);
-    CHECK(r.status == 201 && !strcmp(str(&r, "status"), "building"));
+    CHECK(r.status == 201 && !strcmp(reply_str(&r, "status"), "building"));
     reply_free(&r);
     wait_built(s, name, &r);
-    if (strcmp(str(&r, "status"), "ready"))
+    if (strcmp(reply_str(&r, "status"), "ready"))
         fprintf(stderr, "%s\n", r.body);
-    CHECK(!strcmp(str(&r, "status"), "ready"));
+    CHECK(!strcmp(reply_str(&r, "status"), "ready"));
     CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == gib * GIB);
     CHECK(json_integer_value(json_object_get(r.json, "stored_bytes")) > 0);
-    snprintf(id, STORE_ID_LEN, "%s", str(&r, "id"));
+    snprintf(id, STORE_ID_LEN, "%s", reply_str(&r, "id"));
     reply_free(&r);
 }
 
@@ -152,8 +138,8 @@ static void builds(struct server *s, char *dir_id)
     CHECK(r.status == 201);
     reply_free(&r);
     wait_built(s, "broken", &r);
-    CHECK(!strcmp(str(&r, "status"), "failed"));
-    CHECK(strstr(str(&r, "status_message"), "tar exited with status") != NULL);
+    CHECK(!strcmp(reply_str(&r, "status"), "failed"));
+    CHECK(strstr(reply_str(&r, "status_message"), "tar exited with status") != NULL);
     reply_free(&r);
     /* A failed snapshot cannot back a sandbox. */
     api(s, "POST", "/v1/sandboxes", "{\"name\":\"on-broken\",\"snapshot\":\"broken\"}", &r);
@@ -214,7 +200,7 @@ static void wait_vmm(const char *sandbox_id)
 
     snprintf(path, sizeof(path), "%s/sandboxes/%s/vsock.sock", state, sandbox_id);
     for (int i = 0; i < 100 && access(path, F_OK); i++)
-        sleep_ms(50);
+        harness_sleep_ms(50);
     CHECK(access(path, F_OK) == 0);
 }
 
@@ -227,8 +213,8 @@ static void create_box(struct server *s, const char *name, const char *snapshot,
     api(s, "POST", "/v1/sandboxes", body, &r);
     if (r.status != 201)
         fprintf(stderr, "%s\n", r.body);
-    CHECK(r.status == 201 && !strcmp(str(&r, "status"), "running"));
-    snprintf(id, STORE_ID_LEN, "%s", str(&r, "id"));
+    CHECK(r.status == 201 && !strcmp(reply_str(&r, "status"), "running"));
+    snprintf(id, STORE_ID_LEN, "%s", reply_str(&r, "id"));
     reply_free(&r);
     wait_vmm(id);
 }
@@ -347,9 +333,9 @@ static void capture(struct server *s, const char *base_id)
     api(s, "POST", "/v1/snapshots/capture", "{\"name\":\"cap\",\"sandbox\":\"cap-box\"}", &r);
     if (r.status != 201)
         fprintf(stderr, "%s\n", r.body);
-    CHECK(r.status == 201 && !strcmp(str(&r, "status"), "ready"));
-    CHECK(!strcmp(str(&r, "source"), "sandbox cap-box"));
-    snprintf(cap_id, sizeof(cap_id), "%s", str(&r, "id"));
+    CHECK(r.status == 201 && !strcmp(reply_str(&r, "status"), "ready"));
+    CHECK(!strcmp(reply_str(&r, "source"), "sandbox cap-box"));
+    snprintf(cap_id, sizeof(cap_id), "%s", reply_str(&r, "id"));
     reply_free(&r);
     snprintf(path, sizeof(path), "%s/sandboxes/%s/agent.log", state, id);
     read_file(path, log, sizeof(log));
@@ -414,10 +400,10 @@ static void restarts(struct server *s, const char *exported)
     CHECK(mkdir(dir, 0700) == 0);
     server_start(s, args);
     api(s, "GET", "/v1/snapshots/cut", NULL, &r);
-    CHECK(!strcmp(str(&r, "status"), "failed") && strstr(str(&r, "status_message"), "interrupted"));
+    CHECK(!strcmp(reply_str(&r, "status"), "failed") && strstr(reply_str(&r, "status_message"), "interrupted"));
     reply_free(&r);
     wait_built(s, "legacy", &r);
-    CHECK(!strcmp(str(&r, "status"), "ready"));
+    CHECK(!strcmp(reply_str(&r, "status"), "ready"));
     CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == 1 << 20);
     reply_free(&r);
     expect_status(s, "POST", "/v1/sandboxes/old-box/start", NULL, 200);
@@ -425,7 +411,7 @@ static void restarts(struct server *s, const char *exported)
     check_link("old-box", "legacy-box-1", true);
     expect_status(s, "DELETE", "/v1/sandboxes/old-box", NULL, 204);
     wait_built(s, "debian-12", &r);
-    CHECK(!strcmp(str(&r, "status"), "ready") && !strcmp(str(&r, "source"), exported));
+    CHECK(!strcmp(reply_str(&r, "status"), "ready") && !strcmp(reply_str(&r, "source"), exported));
     CHECK(json_integer_value(json_object_get(r.json, "size_bytes")) == 4 * GIB);  /* grown */
     reply_free(&r);
 }

@@ -35,20 +35,6 @@
 static char src_dir[PATH_MAX - 64], work[256], registry[64], front[64], store_path[400];
 static pid_t registry_pid, front_pid;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-
-    nanosleep(&ts, NULL);
-}
-
-static const char *str(const struct reply *r, const char *key)
-{
-    const char *v = json_string_value(json_object_get(r->json, key));
-
-    return v ? v : "";
-}
-
 static int shf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int shf(const char *fmt, ...)
 {
@@ -113,7 +99,7 @@ static void start_registry(void)
     }
     for (int i = 0; shf("curl -sf http://%s/v2/ >/dev/null", registry); i++) {
         CHECK(i < 100);
-        sleep_ms(100);
+        harness_sleep_ms(100);
     }
 }
 
@@ -134,7 +120,7 @@ static void start_front(void)
     }
     for (int i = 0; !(f = fopen(port_file, "r")); i++) {
         CHECK(i < 100);
-        sleep_ms(100);
+        harness_sleep_ms(100);
     }
     CHECK(fgets(buf, sizeof(buf), f) != NULL);
     fclose(f);
@@ -168,14 +154,14 @@ static void build(struct server *s, const char *name, const char *rest, const ch
 
     if (post(s, name, rest, &r) != 201)
         fprintf(stderr, "%s\n", r.body);
-    CHECK(r.status == 201 && !strcmp(str(&r, "status"), "building"));
+    CHECK(r.status == 201 && !strcmp(reply_str(&r, "status"), "building"));
     reply_free(&r);
     wait_built(s, name, &r);
-    fprintf(stderr, "%s: %s %s\n", name, str(&r, "status"), str(&r, "status_message"));
+    fprintf(stderr, "%s: %s %s\n", name, reply_str(&r, "status"), reply_str(&r, "status_message"));
     if (!want)
-        CHECK(!strcmp(str(&r, "status"), "ready"));
+        CHECK(!strcmp(reply_str(&r, "status"), "ready"));
     else
-        CHECK(!strcmp(str(&r, "status"), "failed") && strstr(str(&r, "status_message"), want));
+        CHECK(!strcmp(reply_str(&r, "status"), "failed") && strstr(reply_str(&r, "status_message"), want));
     reply_free(&r);
 }
 
@@ -211,7 +197,7 @@ static void check_files(struct server *s, const char *name)
     snprintf(raw, sizeof(raw), "%s/export.img", work);
     unlink(raw);
     st = snapfs_store_open(store_path, 0);
-    CHECK(st != NULL && snapfs_export(st, str(&r, "id"), NULL, raw) == 0);
+    CHECK(st != NULL && snapfs_export(st, reply_str(&r, "id"), NULL, raw) == 0);
     snapfs_store_close(st);
     reply_free(&r);
 #define DF(cmd) "debugfs -R '" cmd "' %s 2>/dev/null"
@@ -260,9 +246,9 @@ static void from_registry(struct server *s)
     snprintf(ref, sizeof(ref), "%s/test/img:v1", registry);
     cli_build(s, "by-tag", ref);
     api(s, "GET", "/v1/snapshots/by-tag", NULL, &r);
-    CHECK(!strcmp(str(&r, "status"), "ready"));
+    CHECK(!strcmp(reply_str(&r, "status"), "ready"));
     snprintf(rest, sizeof(rest), "docker://%s/test/img:v1", registry);
-    CHECK(!strcmp(str(&r, "source"), rest));
+    CHECK(!strcmp(reply_str(&r, "source"), rest));
     reply_free(&r);
     check_files(s, "by-tag");
 
