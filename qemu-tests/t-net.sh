@@ -7,7 +7,8 @@
 # resolver), and the host's loopback (10.0.2.2) is refused at once, the server
 # seeing no request. Guest 2 (--net user,host-loopback=on): busybox wget gets
 # the page from 10.0.2.2. Guest 3: the Debian root filesystem from a snapfs disk,
-# where curl, getent and python3 use the resolv.conf sbx-init wrote there.
+# where curl, getent and python3 use the resolv.conf sbx-init wrote there, and
+# 8 MiB go each way intact.
 # timeout: 720
 set -eu
 source qemu-tests/lib/guest.sh
@@ -18,6 +19,8 @@ work=/run/sbx-tests/net
 rm -rf "$work"
 mkdir -p "$work/www"
 echo "hello over slirp" > "$work/www/index.html"
+head -c 8M /dev/urandom > "$work/www/blob"
+blob_sum=$(sha256sum < "$work/www/blob" | cut -d' ' -f1)
 ctl() { timeout 120 "$CTL" --vsock-uds "$VSOCK" "$@"; }
 gexec() { ctl exec --no-stdin -- "$@"; }
 check() { # WHAT EXPECTED ACTUAL
@@ -55,6 +58,26 @@ while True:
     s.sendto(head + q[12:qend] + answer, peer)
 PY
 python3 "$work/dns.py" > "$work/dns.log" 2>&1 &
+pids+=($!)
+cat > "$work/sink.py" <<'PY'
+# Reads one connection to its end, answers with the bytes' sha256.
+import hashlib, socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 8081))
+s.listen(1)
+while True:
+    c, _ = s.accept()
+    h = hashlib.sha256()
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        h.update(b)
+    c.sendall(h.hexdigest().encode())
+    c.close()
+PY
+python3 "$work/sink.py" > "$work/sink.log" 2>&1 &
 pids+=($!)
 echo "nameserver 127.0.0.1" > "$work/resolv.conf"
 mount --bind "$work/resolv.conf" /etc/resolv.conf
@@ -114,7 +137,7 @@ fi
 "$SBX_BUILD/bin/snapfs" --store "$work/store" import --level 1 "$IMAGE" debian
 "$SBX_BUILD/bin/snapfs" --store "$work/store" overlay debian "$work/ovl"
 start_guest 1 "sbx.root=/dev/vda $NET" --disk "store=$work/store,overlay=$work/ovl" \
-    --net user,host-loopback=on
+    --net user,host-loopback=on -v
 check "Debian: resolv.conf in the root disk" "nameserver 10.0.2.3" "$(gexec cat /etc/resolv.conf)"
 check "Debian: getent hosts" "192.0.2.7" \
     "$(gexec getent ahostsv4 sbx-test.example | awk 'NR == 1 { print $1 }')"
@@ -122,6 +145,21 @@ check "Debian: curl" "hello over slirp" \
     "$(gexec curl -sS --max-time 30 http://10.0.2.2:8080/index.html)"
 check "Debian: python3 urllib" "hello over slirp" \
     "$(gexec python3 -c 'import urllib.request as u; print(u.urlopen("http://10.0.2.2:8080/index.html", timeout=30).read().decode().strip())')"
+t1=$SECONDS
+check "Debian: 8 MiB download (sha256)" "$blob_sum" \
+    "$(gexec sh -c 'curl -sS --max-time 300 http://10.0.2.2:8080/blob | sha256sum | cut -d" " -f1')"
+echo "download: $((SECONDS - t1))s"
+t1=$SECONDS
+check "Debian: 8 MiB upload (sha256)" "$blob_sum" \
+    "$(gexec python3 -c '
+import socket, urllib.request as u
+data = u.urlopen("http://10.0.2.2:8080/blob", timeout=300).read()
+s = socket.create_connection(("10.0.2.2", 8081), timeout=300)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode())')"
+echo "download and upload: $((SECONDS - t1))s"
 ctl shutdown
 wait_guest_exit
 check "sbx-vmm exit after the third shutdown" 0 "$guest_rc"
+grep "virtio-net:\|net:" "$SBX_OUT/vmm-$guest_n.log" || true
