@@ -62,7 +62,6 @@ struct reg {
     char base[300];                 /* scheme://host */
     bool plain_http;
     char *token;
-    bool tried_token;
     char *msg;
     size_t len;
 };
@@ -296,8 +295,8 @@ static int reg_get(struct reg *r, const char *kind, const char *name, const char
 
     snprintf(url, sizeof(url), "%s/v2/%s/%s/%s", r->base, r->ref.repo, kind, name);
     code = http_get(r, url, accept, true, s);
-    if (code == 401 && !r->tried_token) {
-        r->tried_token = true;
+    /* No token yet, or it expired (Docker Hub's last 5 minutes): one new one. */
+    if (code == 401) {
         if (get_token(r, s->auth))
             return -1;
         code = http_get(r, url, accept, true, s);
