@@ -4,9 +4,10 @@
 # free loopback ports with a temporary --run-dir (the user's BUILD/run is never
 # touched), then the real sbx CLI against the URL and key it printed: list; the default
 # snapshot debian-12 becomes ready; create a sandbox; exec shows Debian 12; a file
-# round trip with cp. SIGTERM powers the appliance off (the script exits, QEMU is
-# gone); a restart on the same run dir still lists the sandbox (the state disk
-# survives); SIGINT (Ctrl-C) stops it again.
+# round trip with cp. SIGTERM powers the appliance off (the script exits 0, QEMU is
+# gone); a restart on the same run dir still lists the sandbox and the snapshot, and
+# the sandbox, started again, still has the file (the state disk survives); SIGINT
+# (Ctrl-C) stops it again.
 # Where /dev/kvm is usable (VMX/SVM), `make run` runs sbx-api directly (covered by
 # qemu-tests/t-sandbox-cli.sh); there this test forces the appliance with
 # SBX_RUN_MODE=appliance, so it tests the same path on every machine.
@@ -118,6 +119,14 @@ stop_service() {
     check "the job in the appliance ended cleanly" 0 "$(cat "$RUN/appliance/rc" 2>/dev/null)"
 }
 
+exec_ready() { # NAME: until a command runs in the sandbox (its agent answers)
+    local i
+    for ((i = 0; i < 60; i++)); do
+        [[ $(timeout 30 "$SBX" exec "$1" -- echo ready 2>/dev/null) == ready ]] && return 0
+        sleep 2
+    done
+    fatal "sandbox $1 never ran a command"
+}
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 say "make run (scripts/run-service), run dir $RUN"
@@ -137,10 +146,7 @@ say "debian-12 ready"
 
 out=$(timeout 300 "$SBX" create box1 --snapshot debian-12 --vcpus 1 --memory 512mb --wait 2>&1) ||
     fatal "create: $out"
-for ((i = 0; i < 60; i++)); do
-    [[ $("$SBX" exec box1 -- echo ready 2>/dev/null) == ready ]] && break
-    sleep 2
-done
+exec_ready box1
 say "box1 created"
 osr=$(timeout 60 "$SBX" exec box1 -- cat /etc/os-release 2>&1)
 check_has "exec: Debian" 'ID=debian' "$osr"
@@ -150,6 +156,8 @@ head -c 1000000 /dev/urandom > "$WORK/blob"
 timeout 120 "$SBX" cp "$WORK/blob" box1:/root/blob > /dev/null || bad "cp to the sandbox"
 timeout 120 "$SBX" cp box1:/root/blob "$WORK/blob.back" > /dev/null || bad "cp from the sandbox"
 check "cp round trip" "$(sha256sum < "$WORK/blob")" "$(sha256sum < "$WORK/blob.back" 2>/dev/null)"
+# Stopping the appliance is a power cut for the sandboxes: flush the file first.
+timeout 60 "$SBX" exec box1 -- sync || bad "sync in the sandbox"
 say "exec and cp done"
 
 stop_service TERM 1
@@ -159,6 +167,13 @@ start_service 2
 say "restarted"
 names=$("$SBX" list 2>&1 | json '" ".join(x["name"] for x in (d if isinstance(d, list) else d["sandboxes"]))')
 check_has "box1 listed after a restart (state disk kept)" box1 "$names"
+check "debian-12 still ready" ready "$("$SBX" snapshot get debian-12 2>/dev/null | json 'd["status"]' 2>/dev/null)"
+check "box1 was stopped by the power-off" stopped "$("$SBX" get box1 2>/dev/null | json 'd["status"]' 2>/dev/null)"
+timeout 300 "$SBX" start box1 --wait > /dev/null || bad "start box1 after the restart"
+exec_ready box1
+check "the sandbox's file kept over the restart" "$(sha256sum < "$WORK/blob")" \
+    "$(timeout 60 "$SBX" exec box1 -- cat /root/blob | sha256sum)"
+say "box1 runs again"
 stop_service INT 2
 say "stopped again"
 
