@@ -11,7 +11,8 @@
 #   $1/baddigest   a layout whose second layer does not match its digest
 #   $1/gzip        the same image with both layers gzip (for docker-archive:)
 #   $1/multi       a layout whose index.json points at an image index of a
-#                  linux/arm64 entry (its blob absent) and the linux/amd64 one
+#                  linux/arm64 entry (a decoy: its config says arm64, so
+#                  a build from it fails) and the linux/amd64 one
 set -eu
 out=$1
 work=$out/work
@@ -42,10 +43,10 @@ blob() { cp "$1" "$2/blobs/sha256/$(sha "$1")"; }
 printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]}}' \
     "$(sha "$work/l1.tar")" "$(sha "$work/l2.tar")" > "$work/config.json"
 desc() { printf '{"mediaType":"%s","digest":"sha256:%s","size":%s}' "$1" "$(sha "$2")" "$(size "$2")"; }
-# manifest [SECOND-LAYER MEDIA-TYPE]: zstd by default
+# manifest [SECOND-LAYER MEDIA-TYPE [CONFIG]]: zstd and config.json by default
 manifest() {
     printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s,%s]}' \
-        "$(desc application/vnd.oci.image.config.v1+json "$work/config.json")" \
+        "$(desc application/vnd.oci.image.config.v1+json "${3:-$work/config.json}")" \
         "$(desc application/vnd.oci.image.layer.v1.tar+gzip "$work/l1.tar.gz")" \
         "$(desc "${2:-application/vnd.oci.image.layer.v1.tar+zstd}" "${1:-$work/l2.tar.zst}")"
 }
@@ -72,10 +73,16 @@ chmod u+w "$l2"
 printf 'X' | dd of="$l2" bs=1 seek=20 conv=notrunc status=none
 manifest "$work/l2.tar.gz" application/vnd.oci.image.layer.v1.tar+gzip > "$work/gz.json"
 layout "$out/gzip" "$work/gz.json"
+sed 's/"amd64"/"arm64"/' "$work/config.json" > "$work/config-arm64.json"
+manifest "$work/l2.tar.gz" application/vnd.oci.image.layer.v1.tar+gzip \
+    "$work/config-arm64.json" > "$work/arm.json"
 layout "$out/multi" "$work/manifest.json"
-printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%064d","size":1,"platform":{"architecture":"arm64","os":"linux"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
-    0 "$(sha "$work/manifest.json")" "$(size "$work/manifest.json")" > "$work/index.json"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"arm64","os":"linux"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
+    "$(sha "$work/arm.json")" "$(size "$work/arm.json")" \
+    "$(sha "$work/manifest.json")" "$(size "$work/manifest.json")" > "$work/index.json"
 blob "$work/index.json" "$out/multi"
+blob "$work/arm.json" "$out/multi"
+blob "$work/config-arm64.json" "$out/multi"
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:%s","size":%s}]}' \
     "$(sha "$work/index.json")" "$(size "$work/index.json")" > "$out/multi/index.json"
 rm -rf "$work"

@@ -3,7 +3,8 @@
  * by api/tests/registry_image.sh (two layers: gzip, then zstd with a whiteout,
  * an opaque folder and a folder turned into a file) pushed by skopeo. sbx-api
  * runs with --insecure-registry for it. Checked: the pull by tag (through the
- * sbx CLI, --docker-image --wait) and by digest, the files of the image
+ * sbx CLI, --docker-image --wait), by digest and through an image index (the
+ * linux/amd64 entry, not the first), the files of the image
  * (snapfs export, debugfs), a missing tag, a blob corrupted in the registry's
  * storage, a bad reference; through api/tests/registry_auth_proxy.py in
  * front of it: the anonymous bearer-token flow, blobs redirected to another
@@ -266,6 +267,9 @@ static void from_registry(struct server *s)
     pull(s, "by-digest", registry, rest, NULL);
     check_files(s, "by-digest");
 
+    /* an image index: the linux/amd64 entry, not the first */
+    pull(s, "index", registry, "test/multi:v1", NULL);
+    check_files(s, "index");
     pull(s, "no-tag", registry, "test/img:nope", "MANIFEST_UNKNOWN");
     pull(s, "no-repo", registry, "test/none:v1", "HTTP 404");
     /* not named with --insecure-registry: HTTPS, which nothing answers */
@@ -334,6 +338,8 @@ int main(void)
     start_registry();
     CHECK(shf("skopeo copy -q --dest-tls-verify=false oci:%s/img/layout:v1 "
               "docker://%s/test/img:v1 >%s/skopeo.log 2>&1", work, registry, work) == 0);
+    CHECK(shf("skopeo copy -q --all --dest-tls-verify=false oci:%s/img/multi "
+              "docker://%s/test/multi:v1 >>%s/skopeo.log 2>&1", work, registry, work) == 0);
     start_front();
     /* docker save's format (skopeo's docker-archive: takes no zstd layers) */
     CHECK(shf("skopeo copy -q oci:%s/img/gzip:v1 docker-archive:%s/img/save.tar:test/img:v1 "
