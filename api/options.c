@@ -74,8 +74,8 @@ static const char usage[] =
     "                              (repeatable, at most 16)\n"
     "  --guest-net SPEC            every sandbox's network, sbx-vmm's --net: user (the\n"
     "                              default: outbound TCP/UDP through the VMM, the\n"
-    "                              host's loopback unreachable), user,host-loopback=on,\n"
-    "                              or none (no network device)\n"
+    "                              host's loopback and private networks unreachable),\n"
+    "                              user,lan=on, user,host-loopback=on, or none\n"
     "  -v, --verbose               log every request\n";
 
 static int parse_i64(const char *name, const char *s, int64_t min, int64_t max, int64_t *out)

@@ -44,7 +44,7 @@ struct ns_timer {
 struct net_slirp {
     Slirp *slirp;
     struct evloop *loop;
-    bool host_loopback;
+    struct net_slirp_config cfg;
     net_slirp_to_guest_fn to_guest;
     void *opaque;
     int timerfd;
@@ -70,7 +70,18 @@ static uint32_t be32_at(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-bool net_slirp_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback)
+/* Private and multicast destinations (see net_slirp.h), slirp's own 10.0.2.0/24
+ * aside. */
+static bool is_lan(uint32_t dst)
+{
+    if ((dst >> 8) == 0x0a0002)
+        return false;
+    return (dst >> 24) == 10 || (dst >> 20) == 0xac1 || (dst >> 16) == 0xc0a8 ||
+           (dst >> 22) == (0x64400000u >> 22) || (dst >> 28) == 0xe;
+}
+
+bool net_slirp_frame_allowed(const uint8_t *frame, size_t len,
+                             const struct net_slirp_config *cfg)
 {
     if (len < ETH_HDR_LEN)
         return false;
@@ -83,7 +94,9 @@ bool net_slirp_frame_allowed(const uint8_t *frame, size_t len, bool host_loopbac
         return false;
     /* 10.0.2.x is left to slirp: it maps those to 127.0.0.1 and, without
      * host-loopback, refuses them (the guest gets an error, not a timeout). */
-    return host_loopback || (dst >> 24) != 127;
+    if (!cfg->lan && is_lan(dst))
+        return false;
+    return cfg->host_loopback || (dst >> 24) != 127;
 }
 
 /* ---- slirp callbacks ---- */
@@ -429,7 +442,7 @@ static bool opens_flow(const uint8_t *frame, size_t len)
 
 void net_slirp_input(struct net_slirp *ns, const uint8_t *frame, size_t len)
 {
-    if (!net_slirp_frame_allowed(frame, len, ns->host_loopback) ||
+    if (!net_slirp_frame_allowed(frame, len, &ns->cfg) ||
         (ns->nr_sockets >= ns->max_flows && opens_flow(frame, len))) {
         ns->filtered++;
         return;
@@ -475,7 +488,7 @@ struct net_slirp *net_slirp_new(struct evloop *loop, const struct net_slirp_conf
     if (!ns)
         return NULL;
     ns->loop = loop;
-    ns->host_loopback = cfg->host_loopback;
+    ns->cfg = *cfg;
     ns->to_guest = to_guest;
     ns->opaque = opaque;
     ns->max_flows = cfg->max_flows ? cfg->max_flows : NET_SLIRP_MAX_FLOWS;
@@ -495,8 +508,9 @@ struct net_slirp *net_slirp_new(struct evloop *loop, const struct net_slirp_conf
     if (err)
         goto fail;
     ns_pump(ns);
-    log_info("net: user-mode networking (libslirp %s), host loopback %s",
-             slirp_version_string(), cfg->host_loopback ? "reachable" : "blocked");
+    log_info("net: user-mode networking (libslirp %s), host loopback %s, LAN %s",
+             slirp_version_string(), cfg->host_loopback ? "reachable" : "blocked",
+             cfg->lan ? "reachable" : "blocked");
     return ns;
 fail:
     if (ns->slirp)
@@ -561,6 +575,10 @@ static int parse_key(const char *kv, size_t len, struct net_slirp_config *cfg)
         cfg->host_loopback = true;
     else if (strcmp(buf, "host-loopback=off") == 0)
         cfg->host_loopback = false;
+    else if (strcmp(buf, "lan=on") == 0)
+        cfg->lan = true;
+    else if (strcmp(buf, "lan=off") == 0)
+        cfg->lan = false;
     else if (strncmp(buf, "mac=", 4) == 0 && parse_mac(buf + 4, cfg->mac) == 0)
         cfg->mac_set = true;
     else

@@ -20,13 +20,16 @@
  *     (sbx-api, databases, dev servers) trust local callers;
  *   - link-local 169.254.0.0/16: cloud metadata services (169.254.169.254) hand
  *     out the host's credentials;
- *   - 0.0.0.0/8.
- * (169.254/16, 0/8 and, without host-loopback, 127/8 are dropped here before
- * slirp sees the frame.)
- * Services of the host bound to a non-loopback address, and the host's LAN,
- * stay reachable: run sbx-vmm in a network namespace or behind a firewall rule
- * for the VMM's user where that matters. A guest has at most NET_SLIRP_MAX_FLOWS
- * flows at a time.
+ *   - 0.0.0.0/8;
+ *   - unless lan=on, the private networks the host may sit in, and multicast:
+ *     10.0.0.0/8 (but slirp's own 10.0.2.0/24), 172.16.0.0/12, 192.168.0.0/16,
+ *     100.64.0.0/10 (carrier-grade NAT, Tailscale), 224.0.0.0/4: other
+ *     machines of the host's LAN, and the host itself at such an address.
+ * (All but slirp's own 10.0.2.x are dropped here before slirp sees the frame.)
+ * Still reachable: the host's services bound to a public address of its own,
+ * and the internet. Run sbx-vmm in a network namespace or behind a firewall
+ * rule for the VMM's user where that matters. A guest has at most
+ * NET_SLIRP_MAX_FLOWS flows at a time.
  *
  * Threads: everything runs on the event loop thread. */
 #ifndef SBX_VMM_NET_SLIRP_H
@@ -43,6 +46,7 @@
 struct net_slirp_config {
     bool enabled;        /* --net user given */
     bool host_loopback;  /* host-loopback=on */
+    bool lan;            /* lan=on: private and multicast destinations allowed */
     bool mac_set;        /* mac=... given; otherwise derived from the pid */
     uint8_t mac[6];
     unsigned max_flows;  /* 0: NET_SLIRP_MAX_FLOWS (tests set it lower) */
@@ -54,8 +58,8 @@ struct net_slirp_config {
  * take the descriptors its VMM needs (the agent's vsock connections). */
 #define NET_SLIRP_MAX_FLOWS 512u
 
-/* Parses --net's SPEC: "user" followed by ",host-loopback=on|off" and/or
- * ",mac=XX:XX:XX:XX:XX:XX" (unicast), or "none". 0 or -EINVAL. */
+/* Parses --net's SPEC: "user" followed by any of ",host-loopback=on|off",
+ * ",lan=on|off" and ",mac=XX:XX:XX:XX:XX:XX" (unicast), or "none". 0 or -EINVAL. */
 int net_slirp_parse(const char *spec, struct net_slirp_config *cfg);
 
 /* Called with each Ethernet frame for the guest. */
@@ -74,7 +78,8 @@ void net_slirp_free(struct net_slirp *ns);
 void net_slirp_input(struct net_slirp *ns, const uint8_t *frame, size_t len);
 
 /* The filter above: false if the frame must not reach slirp. */
-bool net_slirp_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback);
+bool net_slirp_frame_allowed(const uint8_t *frame, size_t len,
+                             const struct net_slirp_config *cfg);
 
 /* Frames dropped by the filter or the flow cap so far. */
 uint64_t net_slirp_filtered(const struct net_slirp *ns);

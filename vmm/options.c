@@ -17,7 +17,8 @@ const char *vmm_options_usage(void)
     return "usage: sbx-vmm --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MIB] [--vcpus N]\n"
            "               [--console stdio|none|PATH] [--vsock-uds PATH]\n"
            "               [--disk store=DIR,image=NAME|store=DIR,overlay=PATH]\n"
-           "               [--net user[,host-loopback=on][,mac=MAC]] [--seccomp kill|log|off] [-v]\n"
+           "               [--net user[,host-loopback=on][,lan=on][,mac=MAC]]\n"
+           "               [--seccomp kill|log|off] [-v]\n"
            "  --kernel PATH     Linux bzImage or ELF vmlinux (x86_64)\n"
            "  --initrd PATH     initial ramdisk\n"
            "  --cmdline STR     kernel command line (default: a quiet serial console)\n"
@@ -35,7 +36,9 @@ const char *vmm_options_usage(void)
            "                    the guest sets itself up from sbx.net=" NET_SLIRP_GUEST_CMDLINE "\n"
            "                    on its command line (sbx-init). Never reachable: 0.0.0.0/8\n"
            "                    and 169.254.0.0/16 (cloud metadata); the host's loopback\n"
-           "                    (127.0.0.0/8, 10.0.2.2) only with host-loopback=on.\n"
+           "                    (127.0.0.0/8, 10.0.2.2) only with host-loopback=on;\n"
+           "                    private networks (10/8, 172.16/12, 192.168/16,\n"
+           "                    100.64/10) and multicast only with lan=on.\n"
            "                    mac=52:54:00:12:34:56 sets the MAC (default: random).\n"
            "                    --net none: no network device (the default)\n"
            "  --seccomp MODE    system calls outside the VMM's run-time allow-list, from\n"
@@ -109,7 +112,7 @@ static int apply_option(struct vmm_options *o, int c, const char *arg, char *err
     case OPT_NET:
         if (net_slirp_parse(arg, &o->net) < 0) {
             snprintf(err, errlen, "--net: expected none or user[,host-loopback=on|off]"
-                     "[,mac=XX:XX:XX:XX:XX:XX], got '%s'", arg);
+                     "[,lan=on|off][,mac=XX:XX:XX:XX:XX:XX], got '%s'", arg);
             return -EINVAL;
         }
         return 0;

@@ -32,7 +32,9 @@ static void echo(void *opaque, const uint8_t *frame, size_t len)
 {
     (void)opaque;
     CHECK(len >= 14 && len <= VIRTIO_NET_MAX_FRAME);
-    net_slirp_frame_allowed(frame, len, len & 1);
+    struct net_slirp_config cfg = { .enabled = true, .host_loopback = len & 1, .lan = len & 2 };
+
+    net_slirp_frame_allowed(frame, len, &cfg);
     virtio_net_receive(net, frame, len);
 }
 

@@ -3,7 +3,7 @@
  * the host with a TCP listener on 127.0.0.1. Covers ARP, a TCP SYN to 10.0.2.2
  * reaching the host's loopback only with host-loopback=on (refused by default:
  * an RST or ICMP error comes back, the listener sees nothing), the filter
- * (169.254.169.254 and 127.0.0.1 dropped), the flow cap, and --net SPEC
+ * (169.254.169.254, 127.0.0.1 and the LAN ranges dropped), the flow cap, and --net SPEC
  * parsing. No traffic
  * leaves the machine. */
 #include "test_virtio_driver.h"
@@ -357,20 +357,37 @@ static void check_flow_cap(void)
 
 static void check_filter(void)
 {
+    static const struct net_slirp_config deflt = { .enabled = true };
+    static const struct net_slirp_config loop_on = { .enabled = true, .host_loopback = true };
+    static const struct net_slirp_config lan_on = { .enabled = true, .lan = true };
+    static const uint32_t lan[] = { 0x0a000001, 0x0a0003ff, 0xac100001, 0xac1fffff, 0xc0a80101,
+                                    0x64400001, 0x647fffff, 0xe0000001, 0xefffffff };
+    static const uint32_t not_lan[] = { 0x08080808, 0x0b000001, 0xac0fffff, 0xac200001,
+                                        0xc0a90101, 0x643fffff, 0x64800001, 0x0a000202,
+                                        0x0a000203, 0xdfffffff };
     uint8_t f[128];
     size_t len = tcp_syn(f, 0x08080808, 53);
 
-    CHECK(net_slirp_frame_allowed(f, len, false));
+    CHECK(net_slirp_frame_allowed(f, len, &deflt));
     tcp_syn(f, 0x7f000001, 80);
-    CHECK(!net_slirp_frame_allowed(f, len, false) && net_slirp_frame_allowed(f, len, true));
+    CHECK(!net_slirp_frame_allowed(f, len, &deflt) && net_slirp_frame_allowed(f, len, &loop_on));
     tcp_syn(f, 0xa9fea9fe, 80);
-    CHECK(!net_slirp_frame_allowed(f, len, true));
+    CHECK(!net_slirp_frame_allowed(f, len, &loop_on) && !net_slirp_frame_allowed(f, len, &lan_on));
     tcp_syn(f, 0x00000001, 80);
-    CHECK(!net_slirp_frame_allowed(f, len, true));
-    CHECK(!net_slirp_frame_allowed(f, 20, true));  /* IPv4 header cut short */
-    CHECK(!net_slirp_frame_allowed(f, 10, true));
+    CHECK(!net_slirp_frame_allowed(f, len, &loop_on));
+    CHECK(!net_slirp_frame_allowed(f, 20, &loop_on));  /* IPv4 header cut short */
+    CHECK(!net_slirp_frame_allowed(f, 10, &loop_on));
+    for (size_t i = 0; i < sizeof(lan) / sizeof(lan[0]); i++) {
+        tcp_syn(f, lan[i], 80);
+        CHECK(!net_slirp_frame_allowed(f, len, &deflt) && !net_slirp_frame_allowed(f, len, &loop_on));
+        CHECK(net_slirp_frame_allowed(f, len, &lan_on));
+    }
+    for (size_t i = 0; i < sizeof(not_lan) / sizeof(not_lan[0]); i++) {
+        tcp_syn(f, not_lan[i], 80);
+        CHECK(net_slirp_frame_allowed(f, len, &deflt));
+    }
     len = arp_request(f, 0x0a000202);
-    CHECK(net_slirp_frame_allowed(f, len, false));
+    CHECK(net_slirp_frame_allowed(f, len, &deflt));
 }
 
 static void check_parse(void)
@@ -380,12 +397,14 @@ static void check_parse(void)
     CHECK(net_slirp_parse("user", &c) == 0 && c.enabled && !c.host_loopback && !c.mac_set);
     CHECK(net_slirp_parse("user,host-loopback=on", &c) == 0 && c.enabled && c.host_loopback);
     CHECK(net_slirp_parse("user,host-loopback=off,mac=52:54:00:ab:cd:EF", &c) == 0);
-    CHECK(!c.host_loopback && c.mac_set && c.mac[3] == 0xab && c.mac[5] == 0xef);
+    CHECK(!c.host_loopback && c.mac_set && c.mac[3] == 0xab && c.mac[5] == 0xef && !c.lan);
+    CHECK(net_slirp_parse("user,lan=on", &c) == 0 && c.lan && !c.host_loopback);
+    CHECK(net_slirp_parse("user,lan=on,lan=off", &c) == 0 && !c.lan);
     CHECK(net_slirp_parse("none", &c) == 0 && !c.enabled);
     static const char *const bad[] = {
         "", "users", "user,", "user,host-loopback", "user,host-loopback=yes", "tap",
         "user,mac=01:00:00:00:00:01", "user,mac=52:54:00:00:00", "user,mac=52:54:00:00:00:001",
-        "user,mac=52:54:00:00:00:0g", "user,bogus=1", "user,,host-loopback=on", NULL,
+        "user,mac=52:54:00:00:00:0g", "user,bogus=1", "user,lan", "user,lan=yes", "user,,host-loopback=on", NULL,
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(net_slirp_parse(bad[i], &c) == -EINVAL);
