@@ -1,6 +1,7 @@
 /* The registry client: one curl easy handle per pull, on the build thread. */
 #include "oci_registry.h"
 
+#include "apilog.h"
 #include "oci_image.h"
 
 #include <curl/curl.h>
@@ -427,7 +428,11 @@ static int pull_layers(struct reg *r, const struct oci_manifest *m, const char *
     }
     snprintf(path, sizeof(path), "%s/layer", work);
     for (size_t i = 0; i < m->n_layers; i++) {
-        int rc = get_layer(r, &m->layers[i], path), fd = -1;
+        int rc, fd = -1;
+
+        log_info("pulling %s/%s: layer %zu of %zu (%lld bytes)", r->ref.registry, r->ref.repo,
+                 i + 1, m->n_layers, (long long)m->layers[i].size);
+        rc = get_layer(r, &m->layers[i], path);
         if (rc == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
             snprintf(r->msg, r->len, "%.200s: %s", path, strerror(errno));
             rc = -1;
