@@ -7,7 +7,7 @@
 # round trip with cp. SIGTERM powers the appliance off (the script exits 0, QEMU is
 # gone); a restart on the same run dir still lists the sandbox and the snapshot, and
 # the sandbox, started again, still has the file (the state disk survives); SIGINT
-# (Ctrl-C) stops it again.
+# to its process group (as Ctrl-C) stops it again.
 # Where /dev/kvm is usable (VMX/SVM), `make run` runs sbx-api directly (covered by
 # qemu-tests/t-sandbox-cli.sh); there this test forces the appliance with
 # SBX_RUN_MODE=appliance, so it tests the same path on every machine.
@@ -107,7 +107,8 @@ stop_service() {
     local sig=$1 n=$2 q i rc
     q=$(qemu_pid)
     alive "$q" "$RUN/" || bad "QEMU pid file names a running QEMU"
-    kill -"$sig" "$pid"
+    # SIGINT as a terminal's Ctrl-C sends it: to the whole (foreground) process group.
+    if [[ $sig == INT ]]; then kill -INT -- -"$pid"; else kill -"$sig" "$pid"; fi
     for ((i = 0; i < STOP_LIMIT * 2; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -0 "$pid" 2>/dev/null && fatal "run-service still running $STOP_LIMIT s after SIG$sig"
     wait "$pid"
