@@ -34,6 +34,8 @@ static const char *const migrations[] = {
     "ALTER TABLE snapshots ADD COLUMN source TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE snapshots ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;"
     "UPDATE snapshots SET source = image_path;",
+    /* 3: the run settings of a container image's config (JSON text, '' when none). */
+    "ALTER TABLE snapshots ADD COLUMN image_config TEXT NOT NULL DEFAULT '';",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -271,6 +273,39 @@ int store_snapshot_each(struct store *st, int (*cb)(void *arg, const struct snap
     }
     sqlite3_finalize(stmt);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "snapshot list");
+}
+
+int store_snapshot_set_config(struct store *st, const char *id, const char *config)
+{
+    sqlite3_stmt *stmt;
+
+    if (prepare(st, "UPDATE snapshots SET image_config = ?2 WHERE id = ?1", &stmt))
+        return -EIO;
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, config ? config : "", -1, SQLITE_STATIC);
+    return step_done(st, stmt, 1);
+}
+
+int store_snapshot_get_config(struct store *st, const char *id, char **out)
+{
+    const unsigned char *text;
+    sqlite3_stmt *stmt;
+    int rc, err = 0;
+
+    *out = NULL;
+    if (prepare(st, "SELECT image_config FROM snapshots WHERE id = ?", &stmt))
+        return -EIO;
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        text = sqlite3_column_text(stmt, 0);
+        if (!(*out = strdup(text ? (const char *)text : "")))
+            err = -ENOMEM;
+    } else {
+        err = rc == SQLITE_DONE ? -ENOENT : db_fail(st, "snapshot config");
+    }
+    sqlite3_finalize(stmt);
+    return err;
 }
 
 static int64_t count_where(struct store *st, const char *sql, const char *key)

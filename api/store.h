@@ -65,6 +65,11 @@ int store_snapshot_delete(struct store *st, const char *id);
 /* Calls cb for each snapshot, oldest first; a non-zero cb return stops the walk. */
 int store_snapshot_each(struct store *st, int (*cb)(void *arg, const struct snapshot_rec *rec),
                         void *arg);
+/* The run settings of a container image (snapshot.h: JSON text, "" when none)
+ * kept apart from snapshot_rec, which stays small. set: rewrites them for id;
+ * get: a malloc'd copy in *out (-ENOMEM too). */
+int store_snapshot_set_config(struct store *st, const char *id, const char *config);
+int store_snapshot_get_config(struct store *st, const char *id, char **out);
 /* How many sandboxes use snapshot id; negative errno on failure. */
 int64_t store_snapshot_users(struct store *st, const char *id);
 

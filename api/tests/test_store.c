@@ -1,6 +1,7 @@
 /* The SQLite store on a real file: schema version, WAL, CRUD, uniqueness,
  * that rows survive closing and reopening, and that a database of schema 1
- * (snapshots registered by image_path) migrates with its rows intact. */
+ * (snapshots registered by image_path) migrates with its rows intact, and a
+ * snapshot's image config (schema 3) is kept apart from its record. */
 #include "../store.h"
 #include "harness.h"
 
@@ -76,6 +77,8 @@ static void first_session(const char *path)
     CHECK(store_snapshot_users(st, "snap-1") == 1);
     CHECK(store_sandbox_count(st, "stopped") == 1);
     CHECK(store_sandbox_get(st, "nope", &got) == -ENOENT);
+    CHECK(store_snapshot_set_config(st, "snap-1", "{\"user\":\"app\"}") == 0);
+    CHECK(store_snapshot_set_config(st, "no-such", "{}") == -ENOENT);
     store_close(st);
 }
 
@@ -84,9 +87,14 @@ static void second_session(const char *path)
     struct store *st;
     struct snapshot_rec snap;
     struct sandbox_rec got;
+    char *config;
     int n = 0;
 
     CHECK(store_open(path, &st) == 0);
+    CHECK(store_snapshot_get_config(st, "snap-1", &config) == 0);
+    CHECK(!strcmp(config, "{\"user\":\"app\"}"));
+    free(config);
+    CHECK(store_snapshot_get_config(st, "no-such", &config) == -ENOENT && !config);
     CHECK(store_snapshot_get(st, "base", &snap) == 0);      /* by name */
     CHECK(!strcmp(snap.id, "snap-1") && snap.size_bytes == 7);
     CHECK(!strcmp(snap.status, "ready") && !strcmp(snap.source, "/x/base.img"));
@@ -141,6 +149,11 @@ static void schema1_migrates(const char *dir)
     CHECK(!strcmp(snap.id, "old-1") && !strcmp(snap.status, "ready") && snap.size_bytes == 512);
     CHECK(!strcmp(snap.image_path, "/srv/old.img") && !strcmp(snap.source, "/srv/old.img"));
     CHECK(snap.status_message[0] == '\0' && snap.stored_bytes == 0 && snap.created_ms == 9);
+    {
+        char *config;
+        CHECK(store_snapshot_get_config(st, "old-1", &config) == 0 && !strcmp(config, ""));
+        free(config);
+    }
     store_close(st);
 }
 
