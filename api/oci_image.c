@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -162,15 +164,128 @@ int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t le
     return 0;
 }
 
+/* Where oci_check_config leaves the run settings on this thread (a build
+ * runs on a thread of its own; the registry and layout readers call
+ * oci_check_config without a place of their own for them). */
+static __thread char **run_config_sink;
+
+void oci_run_config_capture(char **sink)
+{
+    run_config_sink = sink;
+}
+
+/* A JSON string of at most max bytes with no NUL, and with no control
+ * character when strict; its text, or NULL. */
+static const char *clean_string(json_t *v, size_t max, bool strict)
+{
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+
+    if (!s || n > max || strlen(s) != n)
+        return NULL;
+    for (size_t i = 0; strict && i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return NULL;
+    return s;
+}
+
+static int run_env(json_t *env, json_t *run, char *msg, size_t len)
+{
+    size_t i, total = 0;
+    json_t *v, *out;
+
+    if (!env || json_is_null(env))
+        return 0;
+    if (!json_is_array(env) || json_array_size(env) > OCI_ENV_MAX) {
+        snprintf(msg, len, "the image config's Env is not a list of at most %d strings",
+                 OCI_ENV_MAX);
+        return -1;
+    }
+    if (!json_array_size(env))
+        return 0;
+    out = json_array();
+    json_object_set_new(run, "env", out);
+    json_array_foreach(env, i, v) {
+        const char *s = clean_string(v, OCI_ENV_ENTRY_MAX, false);
+        const char *eq = s ? strchr(s, '=') : NULL;
+
+        if (!eq || eq == s) {
+            snprintf(msg, len, "the image config's Env[%zu] is not NAME=VALUE (at most %d bytes)",
+                     i, OCI_ENV_ENTRY_MAX);
+            return -1;
+        }
+        total += json_string_length(v) + 1;
+        if (total > OCI_ENV_BYTES_MAX) {
+            snprintf(msg, len, "the image config's Env is larger than %d bytes",
+                     OCI_ENV_BYTES_MAX);
+            return -1;
+        }
+        json_array_append(out, v);
+    }
+    return 0;
+}
+
+/* Config field key (a string, "" taken as absent) as run's field name. */
+static int run_string(json_t *c, const char *key, const char *name, size_t max, bool path,
+                      json_t *run, char *msg, size_t len)
+{
+    json_t *v = json_object_get(c, key);
+    const char *s;
+
+    if (!v || json_is_null(v) || (json_is_string(v) && !json_string_length(v)))
+        return 0;
+    s = clean_string(v, max, true);
+    if (!s || (path && s[0] != '/')) {
+        snprintf(msg, len, "the image config's %s is not %s of at most %zu bytes", key,
+                 path ? "an absolute path" : "a name", max);
+        return -1;
+    }
+    json_object_set(run, name, v);
+    return 0;
+}
+
+int oci_run_config(json_t *config, char **out, char *msg, size_t len)
+{
+    json_t *c = json_object_get(config, "config"), *run;
+    int rc = -1;
+
+    *out = NULL;
+    if (!c || json_is_null(c))
+        return (*out = strdup("")) ? 0 : fail(msg, len, "%s", "out of memory");
+    if (!json_is_object(c))
+        return fail(msg, len, "%s", "the image config's config is not an object");
+    run = json_object();
+    if (!run)
+        return fail(msg, len, "%s", "out of memory");
+    if (run_env(json_object_get(c, "Env"), run, msg, len) ||
+        run_string(c, "WorkingDir", "working_dir", OCI_WORKDIR_MAX, true, run, msg, len) ||
+        run_string(c, "User", "user", OCI_USER_MAX, false, run, msg, len))
+        goto out;
+    *out = json_object_size(run) ? json_dumps(run, JSON_COMPACT) : strdup("");
+    rc = *out ? 0 : fail(msg, len, "%s", "out of memory");
+out:
+    json_decref(run);
+    return rc;
+}
+
 int oci_check_config(json_t *config, char *msg, size_t len)
 {
     const char *os = json_string_value(json_object_get(config, "os"));
     const char *arch = json_string_value(json_object_get(config, "architecture"));
+    char *run;
 
     if ((os && strcmp(os, "linux")) || (arch && strcmp(arch, HOST_ARCH))) {
         snprintf(msg, len, "the image is for %.30s/%.30s, not linux/%s", os ? os : "?",
                  arch ? arch : "?", HOST_ARCH);
         return -1;
+    }
+    if (oci_run_config(config, &run, msg, len))
+        return -1;
+    if (run_config_sink) {
+        free(*run_config_sink);
+        *run_config_sink = run;
+    } else {
+        free(run);
     }
     return 0;
 }

@@ -43,9 +43,29 @@ int oci_pick_platform(json_t *doc, struct oci_desc *out, char *msg, size_t len);
  * (uncompressed, gzip or zstd). */
 int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t len);
 
+/* Bounds on an image config's run settings (config.Env, WorkingDir, User):
+ * an exec request to the guest agent carries them in one 64 KiB frame. */
+#define OCI_ENV_MAX 256
+#define OCI_ENV_ENTRY_MAX 4096
+#define OCI_ENV_BYTES_MAX (32 << 10)
+#define OCI_WORKDIR_MAX 1024
+#define OCI_USER_MAX 256
+
 /* Checks an image config (a JSON object): its os/architecture, when given,
- * must be this host's. */
+ * must be this host's, and its run settings valid (oci_run_config). */
 int oci_check_config(json_t *config, char *msg, size_t len);
+
+/* The run settings of image config as compact JSON text
+ * {"env":["K=V",...],"working_dir":"/abs","user":"name[:group]"} (those the
+ * image sets; "" when none), malloc'd in *out. Env entries must be NAME=VALUE
+ * without NUL, WorkingDir absolute; over the bounds above fails. Returns 0,
+ * or -1 with msg. */
+int oci_run_config(json_t *config, char **out, char *msg, size_t len);
+
+/* Until called again with NULL, oci_check_config on this thread leaves the
+ * run settings of the image it checked in *sink (replacing, and freeing,
+ * what was there): how a build gets them from the registry or layout reader. */
+void oci_run_config_capture(char **sink);
 
 /* sha256:HEX of buf. */
 void oci_sha256(const void *buf, size_t n, char out[OCI_DIGEST_LEN]);

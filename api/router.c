@@ -118,7 +118,7 @@ static int h_snapshot_create(struct route_ctx *c)
     else
         rc = snapshot_register(c->r->svc, name, image, &rec, &c->err);
     if (rc == 0)
-        reply(c, 201, snapshot_to_json(&rec));
+        reply(c, 201, snapshot_to_json(c->r->svc, &rec));
 out:
     json_decref(obj);
     return rc;
@@ -143,7 +143,7 @@ static int h_snapshot_capture(struct route_ctx *c)
     }
     rc = snapshot_capture(c->r->svc, name, sandbox, &rec, &c->err);
     if (rc == 0)
-        reply(c, 201, snapshot_to_json(&rec));
+        reply(c, 201, snapshot_to_json(c->r->svc, &rec));
 out:
     json_decref(obj);
     return rc;
@@ -155,7 +155,7 @@ static int h_snapshot_get(struct route_ctx *c)
 
     if (snapshot_get(c->r->svc, c->param, &rec, &c->err))
         return -1;
-    reply(c, 200, snapshot_to_json(&rec));
+    reply(c, 200, snapshot_to_json(c->r->svc, &rec));
     return 0;
 }
 

@@ -158,7 +158,8 @@ void snapshot_shutdown(struct svc *svc)
     snap_unlock(taken);
 }
 
-void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg)
+void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg,
+                     const char *image_config)
 {
     char store[STORE_PATH_LEN];
     struct snapshot_rec rec;
@@ -174,6 +175,10 @@ void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg)
             ok = false;
             msg = "the image vanished from the store";
         }
+    }
+    if (ok && image_config && store_snapshot_set_config(svc->store, id, image_config)) {
+        ok = false;
+        msg = "cannot record the image config";
     }
     snprintf(rec.status, sizeof(rec.status), "%s", ok ? "ready" : "failed");
     snprintf(rec.status_message, sizeof(rec.status_message), "%s", ok ? "" : msg);
@@ -191,12 +196,13 @@ out:
 static void *build_main(void *arg)
 {
     struct build_job *job = arg;
-    char msg[STORE_MSG_LEN] = "";
+    char msg[STORE_MSG_LEN] = "", *config = NULL;
     int rc;
 
     rc = snapbuild_make_image(job->svc->state_dir, job->id, job->name, job->kind, job->source,
-                              job->capacity_gib, msg, sizeof(msg));
-    snapshot_finish(job->svc, job->id, rc == 0, msg);
+                              job->capacity_gib, &config, msg, sizeof(msg));
+    snapshot_finish(job->svc, job->id, rc == 0, msg, config);
+    free(config);
     free(job);
     return NULL;
 }
@@ -377,7 +383,7 @@ int snapshot_register(struct svc *svc, const char *name, const char *image_path,
     snap_unlock(taken);
     rc = import_unlocked(svc, out->id, name, real, msg, sizeof(msg));
     taken = snap_lock();
-    snapshot_finish(svc, out->id, rc == 0, msg);
+    snapshot_finish(svc, out->id, rc == 0, msg, NULL);
     if (store_snapshot_get(svc->store, out->id, out) || strcmp(out->status, "ready")) {
         rc = apierr_set(err, APIERR_VALIDATION, "image_path: %s", msg[0] ? msg : "not imported");
         store_snapshot_delete(svc->store, out->id);
@@ -473,7 +479,20 @@ int snapshot_delete(struct svc *svc, const char *id_or_name, struct apierr *err)
     return rc;
 }
 
-json_t *snapshot_to_json(const struct snapshot_rec *r)
+json_t *snapshot_config_json(struct svc *svc, const char *id)
+{
+    bool taken = snap_lock();
+    char *text = NULL;
+    json_t *obj = NULL;
+
+    if (store_snapshot_get_config(svc->store, id, &text) == 0 && text[0])
+        obj = json_loads(text, 0, NULL);
+    snap_unlock(taken);
+    free(text);
+    return json_is_object(obj) ? obj : (json_decref(obj), json_null());
+}
+
+json_t *snapshot_to_json(struct svc *svc, const struct snapshot_rec *r)
 {
     json_t *obj = json_object();
 
@@ -486,19 +505,28 @@ json_t *snapshot_to_json(const struct snapshot_rec *r)
     json_object_set_new(obj, "size_bytes", json_integer(r->size_bytes));
     json_object_set_new(obj, "stored_bytes", json_integer(r->stored_bytes));
     json_object_set_new(obj, "created_at", svc_time_json(r->created_ms));
+    json_object_set_new(obj, "image_config", snapshot_config_json(svc, r->id));
     return obj;
 }
 
+struct list_ctx {
+    struct svc *svc;
+    json_t *arr;
+};
+
 static int append_json(void *arg, const struct snapshot_rec *rec)
 {
-    return json_array_append_new(arg, snapshot_to_json(rec)) ? 1 : 0;
+    struct list_ctx *l = arg;
+
+    return json_array_append_new(l->arr, snapshot_to_json(l->svc, rec)) ? 1 : 0;
 }
 
 json_t *snapshot_list_json(struct svc *svc, struct apierr *err)
 {
     json_t *arr = json_array();
+    struct list_ctx l = { .svc = svc, .arr = arr };
     bool taken = snap_lock();
-    int rc = arr ? store_snapshot_each(svc->store, append_json, arr) : -ENOMEM;
+    int rc = arr ? store_snapshot_each(svc->store, append_json, &l) : -ENOMEM;
 
     snap_unlock(taken);
     if (rc) {

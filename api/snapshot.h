@@ -59,7 +59,11 @@ int snapshot_delete(struct svc *svc, const char *id_or_name, struct apierr *err)
 /* A JSON array of all snapshots, oldest first; NULL with err on failure. */
 json_t *snapshot_list_json(struct svc *svc, struct apierr *err);
 
-/* The public JSON form of a snapshot. New reference. */
-json_t *snapshot_to_json(const struct snapshot_rec *rec);
+/* The public JSON form of a snapshot, its image_config included. New reference. */
+json_t *snapshot_to_json(struct svc *svc, const struct snapshot_rec *rec);
+/* The run settings kept from snapshot id's container image config as a JSON
+ * object {"env": ["K=V", ...], "working_dir": "/app", "user": "app"} (only
+ * those the image sets), or JSON null when it has none. New reference. */
+json_t *snapshot_config_json(struct svc *svc, const char *id);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "apilog.h"
 #include "logtail.h"
+#include "oci_image.h"
 #include "oci_layout.h"
 #include "oci_registry.h"
 
@@ -352,7 +353,7 @@ int snapbuild_import(const char *state_dir, const char *raw, const char *id, con
 
 int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
                          enum snap_source kind, const char *source, int64_t capacity_gib,
-                         char *msg, size_t msglen)
+                         char **image_config, char *msg, size_t msglen)
 {
     char work[STORE_PATH_LEN], root[STORE_PATH_LEN + 8], img[STORE_PATH_LEN + 16],
         log[STORE_PATH_LEN + 16];
@@ -367,9 +368,14 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
         snprintf(msg, msglen, "cannot create %s: %s", work, strerror(errno));
         return -1;
     }
+    *image_config = NULL;
     if (kind == SNAP_SRC_TAR || kind >= SNAP_SRC_OCI_DIR) {
-        if (make_root(kind, source, work, root, capacity_gib, log, msg, msglen))
+        oci_run_config_capture(image_config);
+        rc = make_root(kind, source, work, root, capacity_gib, log, msg, msglen);
+        oci_run_config_capture(NULL);
+        if (rc)
             goto out;
+        rc = -1;
         tree = root;
     }
     if (kind != SNAP_SRC_RAW) {
@@ -386,6 +392,10 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
     rc = snapbuild_import(state_dir, raw, id, label, msg, msglen);
 out:
     snapbuild_rmtree(work);
+    if (rc) {
+        free(*image_config);
+        *image_config = NULL;
+    }
     return rc;
 }
 

@@ -184,6 +184,18 @@ static int fold(struct capture_job *j, char *msg, size_t len)
     return rc;
 }
 
+/* The capture of a sandbox keeps the image config of the snapshot it runs. */
+static int copy_config(struct svc *svc, const char *from, const char *to)
+{
+    char *config = NULL;
+    int rc = store_snapshot_get_config(svc->store, from, &config);
+
+    if (rc == 0 && config[0])
+        rc = store_snapshot_set_config(svc->store, to, config);
+    free(config);
+    return rc;
+}
+
 /* Under the lock: the sandbox, its base snapshot and the new row. */
 static int prepare(struct svc *svc, const char *name, const char *sandbox,
                    struct capture_job *j, struct snapshot_rec *out, struct apierr *err)
@@ -198,6 +210,10 @@ static int prepare(struct svc *svc, const char *name, const char *sandbox,
     snprintf(source, sizeof(source), "sandbox %s", sb.name);
     if (snapshot_insert_row(svc, name, source, out, err))
         return -1;
+    if (copy_config(svc, sb.snapshot_id, out->id)) {
+        store_snapshot_delete(svc->store, out->id);
+        return apierr_set(err, APIERR_INTERNAL, "database error");
+    }
     snprintf(j->overlay, sizeof(j->overlay), "%s/sandboxes/%s/overlay", svc->state_dir, sb.id);
     snprintf(j->vsock, sizeof(j->vsock), "%s/sandboxes/%s/vsock.sock", svc->state_dir, sb.id);
     snprintf(j->copy, sizeof(j->copy), "%s/tmp/capture-%s", svc->state_dir, out->id);
@@ -229,7 +245,7 @@ int snapshot_capture(struct svc *svc, const char *name, const char *sandbox,
         rc = fold(&j, msg, sizeof(msg));
     snapbuild_rmtree(j.copy);
     svc_lock();
-    snapshot_finish(svc, j.id, rc == 0, msg);
+    snapshot_finish(svc, j.id, rc == 0, msg, NULL);
     if (store_snapshot_get(svc->store, j.id, out) == 0 && !strcmp(out->status, "ready")) {
         rc = 0;
         goto out;

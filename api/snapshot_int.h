@@ -32,11 +32,13 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
  * folders become an ext4 of capacity_gib (mke2fs -d), a raw ext4 image smaller
  * than capacity_gib (when not 0) is grown on a copy (e2fsck -f, resize2fs),
  * container images (a layout, or pulled: source "docker://REF") have their
- * layers applied into that root folder, and the result is imported. Blocking; touches no shared state. Returns 0,
+ * layers applied into that root folder, and the result is imported; their
+ * config's run settings (oci_run_config) are left in *image_config (malloc'd;
+ * NULL for other sources). Blocking; touches no shared state. Returns 0,
  * or -1 with msg. */
 int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
                          enum snap_source kind, const char *source, int64_t capacity_gib,
-                         char *msg, size_t msglen);
+                         char **image_config, char *msg, size_t msglen);
 
 /* Imports the raw image raw as image id (label: the snapshot name) into
  * STATE/store. Blocking. Returns 0, or -1 with msg. */
@@ -65,8 +67,10 @@ void snap_unlock(bool taken);
 int snapshot_insert_row(struct svc *svc, const char *name, const char *source,
                         struct snapshot_rec *out, struct apierr *err);
 
-/* Records the end of a build (under the lock): ready with its sizes, or
- * failed with msg. Skipped once snapshot_shutdown() ran. */
-void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg);
+/* Records the end of a build (under the lock): ready with its sizes (and
+ * image_config, the image's run settings, when not NULL), or failed with msg.
+ * Skipped once snapshot_shutdown() ran. */
+void snapshot_finish(struct svc *svc, const char *id, bool ok, const char *msg,
+                     const char *image_config);
 
 #endif

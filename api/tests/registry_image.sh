@@ -13,6 +13,8 @@
 #   $1/multi       a layout whose index.json points at an image index of a
 #                  linux/arm64 entry (a decoy: its config says arm64, so
 #                  a build from it fails) and the linux/amd64 one
+#   $1/badenv      a layout whose config's Env is a string, not a list
+# The image config sets Env (PATH and GREETING), WorkingDir /opq and User app.
 set -eu
 out=$1
 work=$out/work
@@ -40,7 +42,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 size() { stat -c %s "$1"; }
 blob() { cp "$1" "$2/blobs/sha256/$(sha "$1")"; }
 
-printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]}}' \
+printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/opt/venv/bin:/bin","GREETING=hello world"],"WorkingDir":"/opq","User":"app"},"rootfs":{"type":"layers","diff_ids":["sha256:%s","sha256:%s"]}}' \
     "$(sha "$work/l1.tar")" "$(sha "$work/l2.tar")" > "$work/config.json"
 desc() { printf '{"mediaType":"%s","digest":"sha256:%s","size":%s}' "$1" "$(sha "$2")" "$(size "$2")"; }
 # manifest [SECOND-LAYER MEDIA-TYPE [CONFIG]]: zstd and config.json by default
@@ -85,4 +87,8 @@ blob "$work/arm.json" "$out/multi"
 blob "$work/config-arm64.json" "$out/multi"
 printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:%s","size":%s}]}' \
     "$(sha "$work/index.json")" "$(size "$work/index.json")" > "$out/multi/index.json"
+sed 's/"Env":\[[^]]*\]/"Env":"PATH=\/bin"/' "$work/config.json" > "$work/config-badenv.json"
+manifest "" "" "$work/config-badenv.json" > "$work/badenv.json"
+layout "$out/badenv" "$work/badenv.json"
+blob "$work/config-badenv.json" "$out/badenv"
 rm -rf "$work"

@@ -215,6 +215,38 @@ static void check_files(struct server *s, const char *name)
 #undef DF
 }
 
+/* The image config's run settings, kept with snapshot name (registry_image.sh). */
+static void check_config(struct server *s, const char *name)
+{
+    char path[200];
+    struct reply r;
+    json_t *c, *env;
+
+    snprintf(path, sizeof(path), "/v1/snapshots/%s", name);
+    api(s, "GET", path, NULL, &r);
+    CHECK(r.status == 200 && r.json);
+    c = json_object_get(r.json, "image_config");
+    env = json_object_get(c, "env");
+    if (json_array_size(env) != 2)
+        fprintf(stderr, "%s: %s\n", name, r.body);
+    CHECK(json_array_size(env) == 2);
+    CHECK(!strcmp(json_string_value(json_array_get(env, 0)), "PATH=/opt/venv/bin:/bin"));
+    CHECK(!strcmp(json_string_value(json_array_get(env, 1)), "GREETING=hello world"));
+    CHECK(!strcmp(json_string_value(json_object_get(c, "working_dir")) ?: "", "/opq"));
+    CHECK(!strcmp(json_string_value(json_object_get(c, "user")) ?: "", "app"));
+    reply_free(&r);
+    /* and in the list */
+    api(s, "GET", "/v1/snapshots", NULL, &r);
+    env = json_object_get(r.json, "snapshots");
+    CHECK(r.status == 200 && json_is_array(env));
+    for (size_t i = 0; i < json_array_size(env); i++) {
+        json_t *o = json_array_get(env, i);
+        if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", name))
+            CHECK(json_is_object(json_object_get(o, "image_config")));
+    }
+    reply_free(&r);
+}
+
 static void expect_400(struct server *s, const char *body)
 {
     struct reply r;
@@ -252,6 +284,7 @@ static void from_registry(struct server *s)
     CHECK(!strcmp(reply_str(&r, "source"), rest));
     reply_free(&r);
     check_files(s, "by-tag");
+    check_config(s, "by-tag");
 
     /* by digest (the registry's Docker-Content-Digest) */
     CHECK(shf("curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' "
@@ -270,6 +303,7 @@ static void from_registry(struct server *s)
     /* an image index: the linux/amd64 entry, not the first */
     pull(s, "index", registry, "test/multi:v1", NULL);
     check_files(s, "index");
+    check_config(s, "index");
     pull(s, "no-tag", registry, "test/img:nope", "MANIFEST_UNKNOWN");
     pull(s, "no-repo", registry, "test/none:v1", "HTTP 404");
     /* not named with --insecure-registry: HTTPS, which nothing answers */
@@ -291,16 +325,20 @@ static void from_layouts(struct server *s)
 {
     from_source(s, "layout", "layout", NULL);
     check_files(s, "layout");
+    check_config(s, "layout");
     from_source(s, "archive", "image.tar", NULL);
     check_files(s, "archive");
+    check_config(s, "archive");
     from_source(s, "multi", "multi", NULL);
     check_files(s, "multi");
     from_source(s, "docker-save", "save.tar", NULL);
     check_files(s, "docker-save");
+    check_config(s, "docker-save");
     from_source(s, "docker-save-dir", "save", NULL);
     check_files(s, "docker-save-dir");
     from_source(s, "garbage", "garbage", "not valid JSON");
     from_source(s, "bad-digest", "baddigest", "digest mismatch");
+    from_source(s, "bad-env", "badenv", "the image config's Env is not a list");
 }
 
 /* Also on a failed CHECK (exit): no registry left running. */
