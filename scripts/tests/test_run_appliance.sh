@@ -11,7 +11,8 @@
 # Where /dev/kvm is usable (VMX/SVM), `make run` runs sbx-api directly (covered by
 # qemu-tests/t-sandbox-cli.sh); there this test forces the appliance with
 # SBX_RUN_MODE=appliance, so it tests the same path on every machine.
-# Takes about 4 to 6 minutes under TCG on 2 cores. Exit 0 pass, 1 fail, 77 skip.
+# Takes about 2 to 3 minutes under TCG on 2 cores. Exit 0 pass, 1 fail, 77 skip.
+# timeout: 1200
 set -uo pipefail
 REPO=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 BUILD=${SBX_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)}
