@@ -53,6 +53,9 @@ API_TESTS += test_http_snapshots
 API_TESTS += test_oci_registry
 # test_oci_apply: hostile layers (made with libarchive) and image references.
 API_TESTS += test_oci_apply
+# test_http_image_config: a snapshot's image config (Env, WorkingDir, User) as the
+# defaults of one-shot and WebSocket exec, against the real agent (dp_harness.h).
+API_TESTS += test_http_image_config
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init

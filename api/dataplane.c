@@ -133,6 +133,7 @@ int dp_lookup(struct dataplane *dp, const char *name, struct dp_target *t, struc
     memset(t, 0, sizeof(*t));
     snprintf(t->id, sizeof(t->id), "%s", rec.id);
     snprintf(t->name, sizeof(t->name), "%s", rec.name);
+    snprintf(t->snapshot_id, sizeof(t->snapshot_id), "%s", rec.snapshot_id);
     snprintf(t->vsock, sizeof(t->vsock), "%s/sandboxes/%s/vsock.sock", dp->cfg.state_dir, rec.id);
     t->started_ms = rec.started_ms;
     sandbox_touch(dp->cfg.svc, rec.name, &aerr);

@@ -3,6 +3,7 @@
 #include "dataplane_int.h"
 
 #include "apilog.h"
+#include "snapshot.h"
 #include "validate.h"
 #include "ws.h"
 
@@ -29,6 +30,7 @@
 struct exec_req {
     const char **argv;          /* borrowed from the JSON, NULL-terminated */
     char **envp;                /* owned */
+    char *cwd, *user;           /* owned: the image config's, when o.cwd/o.user are them */
     struct agent_exec_opts o;
 };
 
@@ -38,6 +40,8 @@ static void exec_req_free(struct exec_req *x)
         free(*p);
     free(x->envp);
     free(x->argv);
+    free(x->cwd);
+    free(x->user);
     memset(x, 0, sizeof(*x));
 }
 
@@ -146,6 +150,85 @@ static int read_exec(json_t *obj, int64_t timeout, struct exec_req *x, struct dp
     x->o.envp = (const char *const *)x->envp;
     x->o.timeout_ms = (uint64_t)timeout * 1000;
     return 0;
+}
+
+/* ---- the defaults of the sandbox's image config (Env, WorkingDir, User) ---- */
+
+/* Whether the variable of "NAME=..." entry is set in envp (NULL-terminated,
+ * may be NULL), or in image entries env[from...]. */
+static bool env_sets(char *const *envp, json_t *env, size_t from, const char *entry)
+{
+    size_t n = strcspn(entry, "=");
+
+    for (; envp && *envp; envp++)
+        if (!strncmp(*envp, entry, n) && (*envp)[n] == '=')
+            return true;
+    for (size_t i = from; i < json_array_size(env); i++) {
+        const char *s = json_string_value(json_array_get(env, i));
+        if (s && !strncmp(s, entry, n) && s[n] == '=')
+            return true;
+    }
+    return false;
+}
+
+/* The image's Env first, then the request's: a variable the request sets (or
+ * a later image entry, as in Docker) replaces the image's entry. */
+static int merge_env(json_t *env, struct exec_req *x)
+{
+    size_t n_img = json_array_size(env), n_req = 0, k = 0;
+    char **out;
+
+    for (char **p = x->envp; p && *p; p++)
+        n_req++;
+    out = calloc(n_img + n_req + 1, sizeof(*out));
+    if (!out)
+        return -ENOMEM;
+    for (size_t i = 0; i < n_img; i++) {
+        const char *s = json_string_value(json_array_get(env, i));
+        if (!s || !strchr(s, '=') || env_sets(x->envp, env, i + 1, s))
+            continue;
+        if (!(out[k++] = strdup(s))) {
+            for (size_t j = 0; j < k; j++)
+                free(out[j]);
+            free(out);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n_req; i++)
+        out[k++] = x->envp[i];
+    free(x->envp);
+    x->envp = out;
+    x->o.envp = (const char *const *)out;
+    return 0;
+}
+
+/* The image config of t's snapshot: its Env is the base environment, its
+ * WorkingDir the default cwd, its User (the name or uid before any ":group";
+ * the agent takes the group from /etc/passwd) the default user. Snapshots
+ * without one change nothing. */
+static int image_defaults(struct dataplane *dp, const struct dp_target *t, struct exec_req *x,
+                          struct dperr *e)
+{
+    json_t *cfg = snapshot_config_json(dp->cfg.svc, t->snapshot_id);
+    const char *wd = json_string_value(json_object_get(cfg, "working_dir"));
+    const char *user = json_string_value(json_object_get(cfg, "user"));
+    int rc = 0;
+
+    if (json_array_size(json_object_get(cfg, "env")) &&
+        merge_env(json_object_get(cfg, "env"), x))
+        rc = -1;
+    if (!rc && !x->o.cwd && wd && wd[0]) {
+        if (!(x->cwd = strdup(wd)))
+            rc = -1;
+        x->o.cwd = x->cwd;
+    }
+    if (!rc && !x->o.user && user && strcspn(user, ":")) {
+        if (!(x->user = strndup(user, strcspn(user, ":"))))
+            rc = -1;
+        x->o.user = x->user;
+    }
+    json_decref(cfg);
+    return rc ? dp_fail(e, 500, "internal", "out of memory") : 0;
 }
 
 static int known_fields(json_t *obj, const char *const *allowed, struct dperr *e)
@@ -350,7 +433,8 @@ int dp_exec_oneshot(struct dp_call *c, json_t **out, struct dperr *e)
         dp_fail(e, 400, "validation", "stdin must be a string");
         goto out;
     }
-    if (dp_lookup(c->dp, c->name, &s->t, e) || dp_agent_open(c->dp, &s->t, &s->ac, e))
+    if (dp_lookup(c->dp, c->name, &s->t, e) || image_defaults(c->dp, &s->t, &x, e) ||
+        dp_agent_open(c->dp, &s->t, &s->ac, e))
         goto out;
     rc = oneshot_run(s, &x, in ? json_string_value(in) : NULL, in ? json_string_length(in) : 0,
                      out, e);
@@ -637,6 +721,10 @@ static int begin_command(struct session *s)
 
     if (read_first(s->first, &f, &e)) {
         send_error_close(s, 1008, e.type, e.message);
+        goto out;
+    }
+    if (!f.attach && image_defaults(s->dp, s->t, &f.x, &e)) {
+        send_error_close(s, 1011, e.type, e.message);
         goto out;
     }
     if (dp_agent_open(s->dp, s->t, &s->ac, &e)) {

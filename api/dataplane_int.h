@@ -33,6 +33,7 @@ struct dp_target {
     char id[STORE_ID_LEN];
     char name[STORE_NAME_LEN];
     char vsock[STORE_PATH_LEN + 64];
+    char snapshot_id[STORE_ID_LEN]; /* what it was made from (its image config) */
     int64_t started_ms;
     int64_t last_touch_ms;          /* monotonic, for dp_touch_maybe */
 };
