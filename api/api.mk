@@ -56,6 +56,8 @@ API_TESTS += test_oci_apply
 # test_http_image_config: a snapshot's image config (Env, WorkingDir, User) as the
 # defaults of one-shot and WebSocket exec, against the real agent (dp_harness.h).
 API_TESTS += test_http_image_config
+# test_oci_config: the image config's run settings kept, and hostile ones refused.
+API_TESTS += test_oci_config
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init
