@@ -58,6 +58,9 @@ API_TESTS += test_oci_apply
 API_TESTS += test_http_image_config
 # test_oci_config: the image config's run settings kept, and hostile ones refused.
 API_TESTS += test_oci_config
+# test_http_capture_config: the image config of a snapshot built from an image layout
+# (registry_image.sh) kept across a restart and by a capture (snap_vmm.py).
+API_TESTS += test_http_capture_config
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init
