@@ -595,11 +595,13 @@ static int run_console(struct cli *cli, char **args, int nargs)
     int rc;
 
     (void)nargs;
+    /* An interactive shell, not a login one (as `docker exec -it`): a login
+     * shell's /etc/profile would reset the PATH an image's Env sets. */
     if (cli->opt[OPT_SHELL])
-        e.command = json_pack("[s,s]", cli->opt[OPT_SHELL], "-l");
+        e.command = json_pack("[s]", cli->opt[OPT_SHELL]);
     else    /* bash when the image has it */
         e.command = json_pack("[s,s,s]", "/bin/sh", "-c",
-                              "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l");
+                              "if [ -x /bin/bash ]; then exec /bin/bash; fi; exec /bin/sh");
     e.env = json_pack("{s:s}", "TERM", term && *term ? term : "xterm-256color");
     rc = cli_exec_run(&cli->conn, &e);
     json_decref(e.command);
