@@ -164,16 +164,6 @@ int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t le
     return 0;
 }
 
-/* Where oci_check_config leaves the run settings on this thread (a build
- * runs on a thread of its own; the registry and layout readers call
- * oci_check_config without a place of their own for them). */
-static __thread char **run_config_sink;
-
-void oci_run_config_capture(char **sink)
-{
-    run_config_sink = sink;
-}
-
 /* A JSON string of at most max bytes with no NUL, and with no control
  * character when strict; its text, or NULL. */
 static const char *clean_string(json_t *v, size_t max, bool strict)
@@ -268,7 +258,7 @@ out:
     return rc;
 }
 
-int oci_check_config(json_t *config, char *msg, size_t len)
+int oci_check_config(json_t *config, char **run_out, char *msg, size_t len)
 {
     const char *os = json_string_value(json_object_get(config, "os"));
     const char *arch = json_string_value(json_object_get(config, "architecture"));
@@ -281,9 +271,9 @@ int oci_check_config(json_t *config, char *msg, size_t len)
     }
     if (oci_run_config(config, &run, msg, len))
         return -1;
-    if (run_config_sink) {
-        free(*run_config_sink);
-        *run_config_sink = run;
+    if (run_out) {
+        free(*run_out);
+        *run_out = run;
     } else {
         free(run);
     }

@@ -52,8 +52,10 @@ int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t le
 #define OCI_USER_MAX 256
 
 /* Checks an image config (a JSON object): its os/architecture, when given,
- * must be this host's, and its run settings valid (oci_run_config). */
-int oci_check_config(json_t *config, char *msg, size_t len);
+ * must be this host's, and its run settings valid (oci_run_config). When run
+ * is not NULL the run settings replace (and free) *run. Returns 0, or -1 with
+ * msg. */
+int oci_check_config(json_t *config, char **run, char *msg, size_t len);
 
 /* The run settings of image config as compact JSON text
  * {"env":["K=V",...],"working_dir":"/abs","user":"name[:group]"} (those the
@@ -62,10 +64,6 @@ int oci_check_config(json_t *config, char *msg, size_t len);
  * or -1 with msg. */
 int oci_run_config(json_t *config, char **out, char *msg, size_t len);
 
-/* Until called again with NULL, oci_check_config on this thread leaves the
- * run settings of the image it checked in *sink (replacing, and freeing,
- * what was there): how a build gets them from the registry or layout reader. */
-void oci_run_config_capture(char **sink);
 
 /* sha256:HEX of buf. */
 void oci_sha256(const void *buf, size_t n, char out[OCI_DIGEST_LEN]);

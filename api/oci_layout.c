@@ -70,6 +70,7 @@ struct layout {
     int dirfd;
     const char *root;
     struct oci_budget *budget;
+    char **run;                     /* the image's run settings (oci_check_config) */
     char *msg;
     size_t len;
 };
@@ -180,7 +181,7 @@ static int apply_oci(struct layout *l)
     if (!doc || !m || oci_parse_manifest(doc, m, l->msg, l->len))
         goto out;
     cfg = read_blob_json(l, &m->config, "config");
-    if (!cfg || oci_check_config(cfg, l->msg, l->len))
+    if (!cfg || oci_check_config(cfg, l->run, l->msg, l->len))
         goto out;
     for (size_t i = 0; i < m->n_layers; i++) {
         blob_path(m->layers[i].digest, rel, sizeof(rel));
@@ -231,7 +232,7 @@ static int apply_docker(struct layout *l)
                   oci_check_blob(&d, cbuf, n, "config", l->msg, l->len)))
         goto out;
     cfg = oci_json(cbuf, n, "the image config", l->msg, l->len);
-    if (!cfg || oci_check_config(cfg, l->msg, l->len))
+    if (!cfg || oci_check_config(cfg, l->run, l->msg, l->len))
         goto out;
     diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
     json_array_foreach(layers, i, ly) {
@@ -256,10 +257,11 @@ out:
     return rc;
 }
 
-int oci_layout_apply(const char *dir, const char *root, struct oci_budget *budget, char *msg,
+int oci_layout_apply(const char *dir, const char *root, struct oci_budget *budget, char **run,
+                     char *msg,
                      size_t len)
 {
-    struct layout l = { .root = root, .budget = budget, .msg = msg, .len = len };
+    struct layout l = { .root = root, .budget = budget, .run = run, .msg = msg, .len = len };
     int rc;
 
     l.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -273,7 +275,7 @@ int oci_layout_apply(const char *dir, const char *root, struct oci_budget *budge
 }
 
 int oci_layout_apply_archive(const char *archive, const char *work, const char *root,
-                             struct oci_budget *budget, char *msg, size_t len)
+                             struct oci_budget *budget, char **run, char *msg, size_t len)
 {
     char dir[4200];
     struct oci_budget unpack = { .limit = budget->limit };
@@ -291,5 +293,5 @@ int oci_layout_apply_archive(const char *archive, const char *work, const char *
     }
     rc = oci_apply_layer(dir, fd, false, &unpack, msg, len);
     close(fd);
-    return rc ? -1 : oci_layout_apply(dir, root, budget, msg, len);
+    return rc ? -1 : oci_layout_apply(dir, root, budget, run, msg, len);
 }

@@ -19,13 +19,14 @@ bool oci_layout_is_dir(const char *dir);
 bool oci_layout_is_archive(const char *path);
 
 /* Applies the image in layout folder dir onto root: the only image there,
- * else the linux/amd64 one (OCI), or the first (docker save). Returns 0, or
+ * else the linux/amd64 one (OCI), or the first (docker save). Its run
+ * settings go to *run when run is not NULL (oci_check_config). Returns 0, or
  * -1 with msg. */
-int oci_layout_apply(const char *dir, const char *root, struct oci_budget *budget, char *msg,
-                     size_t len);
+int oci_layout_apply(const char *dir, const char *root, struct oci_budget *budget, char **run,
+                     char *msg, size_t len);
 
 /* Unpacks the archive into work/layout, then oci_layout_apply. */
 int oci_layout_apply_archive(const char *archive, const char *work, const char *root,
-                             struct oci_budget *budget, char *msg, size_t len);
+                             struct oci_budget *budget, char **run, char *msg, size_t len);
 
 #endif

@@ -63,6 +63,7 @@ struct reg {
     char base[300];                 /* scheme://host */
     bool plain_http;
     char *token;
+    char **run;                     /* the image's run settings (oci_check_config) */
     char *msg;
     size_t len;
 };
@@ -354,7 +355,7 @@ static int get_config(struct reg *r, const struct oci_desc *d)
     if (reg_get(r, "blobs", d->digest, NULL, &s) == 0 &&
         oci_check_blob(d, s.buf ? s.buf : "", s.len, "config", r->msg, r->len) == 0 &&
         (doc = oci_json(s.buf ? s.buf : "", s.len, "the image config", r->msg, r->len)))
-        rc = oci_check_config(doc, r->msg, r->len);
+        rc = oci_check_config(doc, r->run, r->msg, r->len);
     json_decref(doc);
     free(s.buf);
     return rc;
@@ -454,10 +455,10 @@ static void curl_init_once(void)
 }
 
 int oci_registry_pull(const char *refstr, const char *work, const char *root,
-                      struct oci_budget *budget, char *msg, size_t len)
+                      struct oci_budget *budget, char **run, char *msg, size_t len)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    struct reg r = { .msg = msg, .len = len };
+    struct reg r = { .run = run, .msg = msg, .len = len };
     struct oci_manifest *m = NULL;
     int rc = -1;
 

@@ -16,9 +16,10 @@
 int oci_registry_allow_insecure(const char *host);
 
 /* Pulls image reference ref and applies its layers in order onto root
- * (a folder); work is an empty folder for downloads. Blocking. Returns 0,
- * or -1 with msg. */
+ * (a folder); work is an empty folder for downloads. Its run settings go to
+ * *run when run is not NULL (oci_check_config). Blocking. Returns 0, or -1
+ * with msg. */
 int oci_registry_pull(const char *ref, const char *work, const char *root,
-                      struct oci_budget *budget, char *msg, size_t len);
+                      struct oci_budget *budget, char **run, char *msg, size_t len);
 
 #endif

@@ -257,10 +257,11 @@ static int untar(const char *tarball, const char *dir, const char *log, char *ms
     return run(argv, log, msg, len);
 }
 
-/* The root folder of a tarball or a container image at root. */
+/* The root folder of a tarball or a container image at root; a container
+ * image's run settings (oci_check_config) in *run. */
 static int make_root(enum snap_source kind, const char *source, const char *work,
-                     const char *root, int64_t capacity_gib, const char *log, char *msg,
-                     size_t len)
+                     const char *root, int64_t capacity_gib, const char *log, char **run,
+                     char *msg, size_t len)
 {
     struct oci_budget budget = { .limit = capacity_gib << 30 };
 
@@ -271,10 +272,11 @@ static int make_root(enum snap_source kind, const char *source, const char *work
         return -1;
     }
     if (kind == SNAP_SRC_OCI_DIR)
-        return oci_layout_apply(source, root, &budget, msg, len);
+        return oci_layout_apply(source, root, &budget, run, msg, len);
     if (kind == SNAP_SRC_OCI_TAR)
-        return oci_layout_apply_archive(source, work, root, &budget, msg, len);
-    return oci_registry_pull(source + strlen(SNAP_DOCKER_PREFIX), work, root, &budget, msg, len);
+        return oci_layout_apply_archive(source, work, root, &budget, run, msg, len);
+    return oci_registry_pull(source + strlen(SNAP_DOCKER_PREFIX), work, root, &budget, run,
+                             msg, len);
 }
 
 /* An ext4 image of capacity_gib at img with the contents of root. */
@@ -370,9 +372,7 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
     }
     *image_config = NULL;
     if (kind == SNAP_SRC_TAR || kind >= SNAP_SRC_OCI_DIR) {
-        oci_run_config_capture(image_config);
-        rc = make_root(kind, source, work, root, capacity_gib, log, msg, msglen);
-        oci_run_config_capture(NULL);
+        rc = make_root(kind, source, work, root, capacity_gib, log, image_config, msg, msglen);
         if (rc)
             goto out;
         rc = -1;

@@ -237,7 +237,7 @@ static void documents(void)
                     "+zstd\",\"digest\":\"" D64 "\",\"size\":1}],\"config\":{\"digest\":"
                     "\"" D64 "\",\"size\":1}}", msg, sizeof(msg)) == 0);
     cfg = json_pack("{s:s,s:s}", "os", "windows", "architecture", "amd64");
-    CHECK(oci_check_config(cfg, msg, sizeof(msg)) < 0 && strstr(msg, "windows"));
+    CHECK(oci_check_config(cfg, NULL, msg, sizeof(msg)) < 0 && strstr(msg, "windows"));
     json_decref(cfg);
 }
 

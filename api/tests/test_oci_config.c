@@ -100,22 +100,20 @@ int main(void)
     }
 
     /* oci_check_config: the platform first, then the run settings, left in
-     * the sink while one is set on this thread */
-    oci_run_config_capture(&sink);
+     * (and replacing) *run */
     cfg = json_loads("{\"os\":\"linux\",\"config\":{\"User\":\"1000\"}}", 0, NULL);
-    CHECK(oci_check_config(cfg, msg, sizeof(msg)) == 0 && sink &&
+    CHECK(oci_check_config(cfg, &sink, msg, sizeof(msg)) == 0 && sink &&
           !strcmp(sink, "{\"user\":\"1000\"}"));
     json_decref(cfg);
     cfg = json_loads("{\"config\":{\"WorkingDir\":\"/w\"}}", 0, NULL);
-    CHECK(oci_check_config(cfg, msg, sizeof(msg)) == 0 && !strcmp(sink, "{\"working_dir\":\"/w\"}"));
+    CHECK(oci_check_config(cfg, &sink, msg, sizeof(msg)) == 0 && !strcmp(sink, "{\"working_dir\":\"/w\"}"));
     json_decref(cfg);
     cfg = json_loads("{\"os\":\"windows\",\"config\":{\"User\":\"x\"}}", 0, NULL);
-    CHECK(oci_check_config(cfg, msg, sizeof(msg)) == -1 && strstr(msg, "windows"));
+    CHECK(oci_check_config(cfg, &sink, msg, sizeof(msg)) == -1 && strstr(msg, "windows"));
     json_decref(cfg);
     cfg = json_loads("{\"config\":{\"Env\":{}}}", 0, NULL);
-    CHECK(oci_check_config(cfg, msg, sizeof(msg)) == -1 && strstr(msg, "Env"));
+    CHECK(oci_check_config(cfg, &sink, msg, sizeof(msg)) == -1 && strstr(msg, "Env"));
     json_decref(cfg);
-    oci_run_config_capture(NULL);
     free(sink);
     printf("ok\n");
     return 0;
