@@ -1,10 +1,15 @@
 /* epoll event loop; see evloop.h for the contract.
  *
  * Registrations live in a small table indexed by fd. Cross-thread calls go
- * through a mutex-protected list and an eventfd that wakes epoll_wait. */
+ * through a mutex-protected list and an eventfd that wakes epoll_wait; a call
+ * made on the loop thread itself (a device kicked through its ioeventfd hands
+ * work to itself) skips the eventfd and runs once the current batch of events
+ * is dispatched. */
 #include "evloop.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -31,6 +36,8 @@ struct evloop {
     pthread_mutex_t lock; /* protects calls */
     struct evloop_call *calls, **calls_tail;
     volatile int stopped, code;
+    pthread_t thread;     /* the thread in evloop_run, while running */
+    atomic_bool running;  /* read by any thread in evloop_call */
 };
 
 struct evloop *evloop_new(void)
@@ -131,6 +138,11 @@ static void evloop_wake(struct evloop *loop)
     (void)n; /* EAGAIN: the counter is already non-zero, the loop will wake */
 }
 
+static bool on_loop_thread(const struct evloop *loop)
+{
+    return atomic_load(&loop->running) && pthread_equal(pthread_self(), loop->thread);
+}
+
 int evloop_call(struct evloop *loop, void (*fn)(void *), void *opaque)
 {
     struct evloop_call *c = malloc(sizeof(*c));
@@ -142,15 +154,18 @@ int evloop_call(struct evloop *loop, void (*fn)(void *), void *opaque)
     *loop->calls_tail = c;
     loop->calls_tail = &c->next;
     pthread_mutex_unlock(&loop->lock);
-    evloop_wake(loop);
+    if (!on_loop_thread(loop))
+        evloop_wake(loop);
     return 0;
 }
 
-static void evloop_run_calls(struct evloop *loop)
+/* Runs the calls queued so far, not those they queue: for those the loop
+ * wakes itself, so that a call that keeps queueing itself again cannot starve
+ * the file descriptors. */
+static void evloop_drain_calls(struct evloop *loop)
 {
-    uint64_t count;
-    ssize_t n = read(loop->wakefd, &count, sizeof(count));
-    (void)n;
+    bool more;
+
     pthread_mutex_lock(&loop->lock);
     struct evloop_call *c = loop->calls;
     loop->calls = NULL;
@@ -162,6 +177,20 @@ static void evloop_run_calls(struct evloop *loop)
         free(c);
         c = next;
     }
+    pthread_mutex_lock(&loop->lock);
+    more = loop->calls != NULL;
+    pthread_mutex_unlock(&loop->lock);
+    if (more)
+        evloop_wake(loop);
+}
+
+static void evloop_run_calls(struct evloop *loop)
+{
+    uint64_t count;
+    ssize_t n = read(loop->wakefd, &count, sizeof(count));
+
+    (void)n;
+    evloop_drain_calls(loop);
 }
 
 static void evloop_dispatch(struct evloop *loop, const struct epoll_event *evs, int n)
@@ -191,15 +220,21 @@ int evloop_run(struct evloop *loop)
 {
     struct epoll_event evs[64];
 
+    loop->thread = pthread_self();
+    atomic_store(&loop->running, true);
     while (!loop->stopped) {
         int n = epoll_wait(loop->epfd, evs, 64, -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            atomic_store(&loop->running, false);
             return -errno;
         }
         evloop_dispatch(loop, evs, n);
+        if (!loop->stopped)
+            evloop_drain_calls(loop); /* those this thread queued itself */
     }
+    atomic_store(&loop->running, false);
     return loop->code;
 }
 
