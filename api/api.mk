@@ -1,7 +1,7 @@
 # sbx-api (control plane REST server) and sbx (its CLI). The guest-agent client
 # (api/agent_client*, api/agentctl.c) has its own fragment, so sources are listed.
 API_LIB_SRCS := api/apilog.c api/apierr.c api/loop.c api/store.c api/validate.c \
-                api/service.c api/sandbox.c api/snapshot.c api/retention.c \
+                api/service.c api/sandbox.c api/ports.c api/snapshot.c api/retention.c \
                 api/driver_proc.c api/router.c api/openapi.c api/httpd.c api/options.c \
                 api/dataplane.c api/dataplane_exec.c api/dataplane_files.c \
                 api/dataplane_stream.c api/dataplane_svcurl.c api/ws.c api/agent_client.c \
@@ -44,7 +44,7 @@ $(B)/bin/sbx: $(call rel,$(CLI_SRCS))
 # stand-in VMM (api/tests/agent_vmm.py) and check with api/tests/dp_client.py (python3).
 API_TESTS := test_store test_validate test_http_errors test_http_lifecycle test_http_restart \
              test_http_retention test_cli test_http_exec test_http_files test_http_tunnel \
-             test_cli_dataplane
+             test_cli_dataplane test_http_ports
 # test_http_snapshots: real tar, mke2fs and debugfs, and the stand-in VMM
 # api/tests/snap_vmm.py (python3) with a tiny guest agent for capture.
 API_TESTS += test_http_snapshots

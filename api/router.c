@@ -2,6 +2,7 @@
 #include "router.h"
 
 #include "openapi.h"
+#include "ports.h"
 #include "sandbox.h"
 #include "snapshot.h"
 #include "validate.h"
@@ -18,7 +19,8 @@
 struct route_ctx {
     struct router *r;
     const struct api_request *req;
-    const char *param;          /* the {} segment, if the route has one */
+    const char *param;          /* the first {} segment, if the route has one */
+    const char *param2;         /* the second {} segment */
     struct api_response *resp;
     struct apierr err;
 };
@@ -177,7 +179,7 @@ static int h_sandbox_list(struct route_ctx *c)
         return -1;
     arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, sandbox_to_json(&recs[i]));
+        json_array_append_new(arr, sandbox_to_json(c->r->svc, &recs[i]));
     free(recs);
     reply(c, 200, json_pack("{s:o}", "sandboxes", arr));
     return 0;
@@ -230,22 +232,35 @@ static int read_create(struct route_ctx *c, json_t *obj, struct sandbox_spec *sp
     return 0;
 }
 
+/* public_ports: optional; spec->public_ports has room for PORTS_MAX_PUBLIC. */
+static int read_public_ports(struct route_ctx *c, json_t *obj, struct sandbox_spec *spec)
+{
+    json_t *arr = json_object_get(obj, "public_ports");
+    unsigned *ports = (unsigned *)spec->public_ports;
+
+    spec->n_public_ports = 0;
+    if (!arr)
+        return 0;
+    return ports_parse(arr, ports, &spec->n_public_ports, &c->err);
+}
+
 static int h_sandbox_create(struct route_ctx *c)
 {
     static const char *const allowed[] = { "name", "snapshot", "snapshot_id", "vcpus",
                                            "memory_mib", "disk_gib", "idle_ttl_seconds",
-                                           "delete_after_stop_seconds", NULL };
-    struct sandbox_spec spec = { 0 };
+                                           "delete_after_stop_seconds", "public_ports", NULL };
+    unsigned public_ports[PORTS_MAX_PUBLIC];
+    struct sandbox_spec spec = { .public_ports = public_ports };
     struct sandbox_rec rec;
     json_t *obj = body_object(c, allowed);
     int rc = -1;
 
     if (!obj)
         return -1;
-    if (read_create(c, obj, &spec) == 0)
+    if (read_create(c, obj, &spec) == 0 && read_public_ports(c, obj, &spec) == 0)
         rc = sandbox_create(c->r->svc, &spec, &rec, &c->err);
     if (rc == 0)
-        reply(c, 201, sandbox_to_json(&rec));
+        reply(c, 201, sandbox_to_json(c->r->svc, &rec));
     json_decref(obj);
     return rc;
 }
@@ -256,7 +271,7 @@ static int h_sandbox_get(struct route_ctx *c)
 
     if (sandbox_get(c->r->svc, c->param, &rec, &c->err))
         return -1;
-    reply(c, 200, sandbox_to_json(&rec));
+    reply(c, 200, sandbox_to_json(c->r->svc, &rec));
     return 0;
 }
 
@@ -274,7 +289,7 @@ static int h_sandbox_update(struct route_ctx *c)
     if (read_resources(c, obj, &ch) == 0)
         rc = sandbox_update(c->r->svc, c->param, &ch, &rec, &c->err);
     if (rc == 0)
-        reply(c, 200, sandbox_to_json(&rec));
+        reply(c, 200, sandbox_to_json(c->r->svc, &rec));
     json_decref(obj);
     return rc;
 }
@@ -295,7 +310,7 @@ static int h_sandbox_start(struct route_ctx *c)
 
     if (empty_body(c) || sandbox_start(c->r->svc, c->param, &rec, &c->err))
         return -1;
-    reply(c, 200, sandbox_to_json(&rec));
+    reply(c, 200, sandbox_to_json(c->r->svc, &rec));
     return 0;
 }
 
@@ -306,7 +321,7 @@ static int h_sandbox_stop(struct route_ctx *c)
     if (empty_body(c) ||
         sandbox_stop(c->r->svc, c->param, "stopped by request", &rec, &c->err))
         return -1;
-    reply(c, 200, sandbox_to_json(&rec));
+    reply(c, 200, sandbox_to_json(c->r->svc, &rec));
     return 0;
 }
 
@@ -316,6 +331,28 @@ static int h_sandbox_delete(struct route_ctx *c)
         return -1;
     c->resp->status = 204;
     return 0;
+}
+
+/* PUT and DELETE /v1/sandboxes/{name}/ports/{port}/public (no body): 204. */
+static int set_port(struct route_ctx *c, bool public)
+{
+    unsigned port;
+
+    if (empty_body(c) || ports_parse_segment(c->param2, &port, &c->err) ||
+        sandbox_set_port_public(c->r->svc, c->param, port, public, &c->err))
+        return -1;
+    c->resp->status = 204;
+    return 0;
+}
+
+static int h_port_public(struct route_ctx *c)
+{
+    return set_port(c, true);
+}
+
+static int h_port_private(struct route_ctx *c)
+{
+    return set_port(c, false);
 }
 
 /* The data-plane routes (/v1/sandboxes/{}/exec, files, tunnel, service-url)
@@ -335,6 +372,8 @@ static const struct route routes[] = {
     { "DELETE", "/v1/sandboxes/{}", h_sandbox_delete, true },
     { "POST", "/v1/sandboxes/{}/start", h_sandbox_start, true },
     { "POST", "/v1/sandboxes/{}/stop", h_sandbox_stop, true },
+    { "PUT", "/v1/sandboxes/{}/ports/{}/public", h_port_public, true },
+    { "DELETE", "/v1/sandboxes/{}/ports/{}/public", h_port_private, true },
 };
 
 /* Splits a copy of path at '/' into segs; returns the count or -1. */
@@ -355,9 +394,10 @@ static int split_path(char *buf, char **segs)
     return n;
 }
 
-/* Does pattern match segs? Sets *param to the {} segment. */
-static bool match(const char *pattern, char **segs, int nsegs, const char **param)
+/* Does pattern match segs? Sets params[0] and [1] to the {} segments. */
+static bool match(const char *pattern, char **segs, int nsegs, const char **params)
 {
+    int np = 0;
     char pbuf[64], *psegs[MAX_SEGMENTS];
     int n;
 
@@ -367,9 +407,9 @@ static bool match(const char *pattern, char **segs, int nsegs, const char **para
         return false;
     for (int i = 0; i < n; i++) {
         if (!strcmp(psegs[i], "{}")) {
-            if (!*segs[i])
+            if (!*segs[i] || np == 2)
                 return false;
-            *param = segs[i];
+            params[np++] = segs[i];
         } else if (strcmp(psegs[i], segs[i])) {
             return false;
         }
@@ -404,11 +444,11 @@ int router_auth(const struct router *r, const char *x_api_key, const char *autho
 }
 
 static const struct route *find_route(const struct api_request *req, char **segs, int n,
-                                      const char **param, bool *path_known)
+                                      const char **params, bool *path_known)
 {
     *path_known = false;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (!match(routes[i].pattern, segs, n, param))
+        if (!match(routes[i].pattern, segs, n, params))
             continue;
         *path_known = true;
         if (!strcmp(routes[i].method, req->method))
@@ -421,6 +461,7 @@ static int dispatch(struct route_ctx *c)
 {
     const struct api_request *req = c->req;
     char buf[PATH_MAX_LEN], *segs[MAX_SEGMENTS];
+    const char *params[2] = { NULL, NULL };
     const struct route *route;
     bool path_known;
     int n;
@@ -433,7 +474,9 @@ static int dispatch(struct route_ctx *c)
         return apierr_set(&c->err, APIERR_NOT_FOUND, "no such path");
     strcpy(buf, req->path);
     n = split_path(buf, segs);
-    route = n < 0 ? NULL : find_route(req, segs, n, &c->param, &path_known);
+    route = n < 0 ? NULL : find_route(req, segs, n, params, &path_known);
+    c->param = params[0];
+    c->param2 = params[1];
     if (!route && n >= 0 && path_known)
         return apierr_set(&c->err, APIERR_METHOD, "method %.16s not allowed on %.128s",
                           req->method, req->path);

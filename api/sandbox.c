@@ -2,6 +2,7 @@
 #include "sandbox.h"
 
 #include "apilog.h"
+#include "ports.h"
 #include "snapshot.h"
 #include "validate.h"
 
@@ -221,6 +222,15 @@ static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct s
     return 0;
 }
 
+static int mark_public(struct svc *svc, const struct sandbox_spec *spec, const char *id,
+                       struct apierr *err)
+{
+    for (size_t i = 0; i < spec->n_public_ports; i++)
+        if (ports_set(svc, id, spec->public_ports[i], true, err))
+            return -1;
+    return 0;
+}
+
 int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sandbox_rec *out,
                    struct apierr *err)
 {
@@ -233,7 +243,8 @@ int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sand
     if (rc)
         return store_err(rc, "sandbox", spec->name, err);
     sandbox_paths(svc, out, &p);
-    if (make_state_dir(&p, out->snapshot_id, err) || boot(svc, out, err)) {
+    if (make_state_dir(&p, out->snapshot_id, err) || mark_public(svc, spec, out->id, err) ||
+        boot(svc, out, err)) {
         remove_state_dir(&p);
         store_sandbox_delete(svc->store, out->id);
         return -1;
@@ -325,6 +336,17 @@ int sandbox_delete(struct svc *svc, const char *name, struct apierr *err)
         log_warn("cannot remove %s: %s", p.link, strerror(errno));
     remove_state_dir(&p);
     log_info("sandbox %s (%s) deleted", name, rec.id);
+    return 0;
+}
+
+int sandbox_set_port_public(struct svc *svc, const char *name, unsigned port, bool public,
+                            struct apierr *err)
+{
+    struct sandbox_rec rec;
+
+    if (sandbox_get(svc, name, &rec, err) || ports_set(svc, rec.id, port, public, err))
+        return -1;
+    log_info("sandbox %s: port %u made %s", name, port, public ? "public" : "private");
     return 0;
 }
 
@@ -430,7 +452,7 @@ out:
     return adopted;
 }
 
-json_t *sandbox_to_json(const struct sandbox_rec *r)
+json_t *sandbox_to_json(struct svc *svc, const struct sandbox_rec *r)
 {
     json_t *obj = json_object();
 
@@ -452,5 +474,6 @@ json_t *sandbox_to_json(const struct sandbox_rec *r)
     json_object_set_new(obj, "started_at", svc_time_json(r->started_ms));
     json_object_set_new(obj, "stopped_at", svc_time_json(r->stopped_ms));
     json_object_set_new(obj, "last_activity_at", svc_time_json(r->last_activity_ms));
+    json_object_set_new(obj, "public_ports", ports_json(svc, r->id));
     return obj;
 }

@@ -9,12 +9,15 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct sandbox_spec {
     const char *name;
     const char *snapshot;               /* snapshot id or name */
     int64_t vcpus, memory_mib, disk_gib;
     int64_t idle_ttl_seconds, delete_after_stop_seconds;
+    const unsigned *public_ports;       /* ports.h: made public before the boot */
+    size_t n_public_ports;
 };
 
 /* Fields a PATCH may change; only those with has_* set are applied. */
@@ -53,7 +56,11 @@ int sandbox_adopt_all(struct svc *svc);
 /* Every sandbox row (oldest first) in a malloc'd array. Returns 0 or -1. */
 int sandbox_list(struct svc *svc, struct sandbox_rec **out, size_t *count, struct apierr *err);
 
-/* The public JSON form of a sandbox. New reference. */
-json_t *sandbox_to_json(const struct sandbox_rec *rec);
+/* Makes port of sandbox name public or private again (ports.h). */
+int sandbox_set_port_public(struct svc *svc, const char *name, unsigned port, bool public,
+                            struct apierr *err);
+
+/* The public JSON form of a sandbox, with its public_ports. New reference. */
+json_t *sandbox_to_json(struct svc *svc, const struct sandbox_rec *rec);
 
 #endif
