@@ -28,6 +28,7 @@ $(ROUTER_SCRIPT_TESTS): $(B)/tests/router/%: router/tests/%.sh $(B)/bin/sbx-rout
 # The sbx backend's tests run the real guest agent (sbx-init --agent-unix), and sbx-api.
 $(B)/tests/router/test_sbx_backend: $(B)/bin/sbx-init
 $(B)/tests/router/test_sbx_api: $(B)/bin/sbx-init $(B)/bin/sbx-api
+$(B)/tests/router/test_sbx_public: $(B)/bin/sbx-init $(B)/bin/sbx-api $(B)/bin/sbx
 
 # router/fuzz/fuzz_NAME.c -> libFuzzer target router/fuzz_NAME.
 $(foreach t,$(wildcard router/fuzz/fuzz_*.c),\

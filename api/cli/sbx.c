@@ -22,7 +22,7 @@ enum {
     OPT_SNAPSHOT, OPT_VCPUS, OPT_MEMORY, OPT_DISK, OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_IMAGE,
     OPT_CWD, OPT_USER, OPT_TIMEOUT, OPT_TTY, OPT_STDIN, OPT_SHELL, OPT_REMOTE_PORT,
     OPT_LOCAL_PORT, OPT_STDIO, OPT_IDENTITY, OPT_SSH_DIR, OPT_PORT, OPT_EXPIRES, OPT_SOURCE,
-    OPT_CAPACITY, OPT_WAIT, OPT_BOX, OPT_DOCKER_IMAGE,
+    OPT_CAPACITY, OPT_WAIT, OPT_BOX, OPT_DOCKER_IMAGE, OPT_PUBLIC_PORT,
     OPT_COUNT,
 };
 #define BIT(o) (1ull << ((o) - OPT_ENV))
@@ -37,6 +37,8 @@ struct cli {
     int nargs;
     char **envs;                    /* --env K=V values, nenvs of them */
     int nenvs;
+    char **pubs;                    /* --public-port P values, npubs of them */
+    int npubs;
     const char *opt[OPT_COUNT];     /* command options' values by id */
     unsigned long long seen;        /* BIT() of command options given */
 };
@@ -52,6 +54,7 @@ static const char usage[] =
     "usage: sbx [--api-url URL] [--api-key KEY] [--format json|pretty] COMMAND\n"
     "  create NAME --snapshot ID|NAME [--vcpus N] [--memory SIZE] [--disk SIZE]\n"
     "              [--idle-ttl SECONDS] [--delete-after-stop SECONDS] [--wait]\n"
+    "              [--public-port P]...\n"
     "  list | get NAME | start NAME [--wait] | stop NAME | delete NAME | wait NAME\n"
     "  update NAME [--vcpus N] [--memory SIZE] [--idle-ttl S] [--delete-after-stop S]\n"
     "  exec NAME [--cwd D] [--env K=V]... [--user U] [--timeout S] [--tty] [--stdin]\n"
@@ -60,7 +63,8 @@ static const char usage[] =
     "  tunnel NAME --remote-port P [--local-port L | --stdio]\n"
     "  cp LOCAL NAME:/path | cp NAME:/path LOCAL   (- for stdin/stdout)\n"
     "  ssh-setup NAME [--identity KEY.pub] [--ssh-dir DIR]\n"
-    "  service-url NAME --port P [--expires SECONDS]\n"
+    "  service-url NAME --port P [--expires SECONDS]   (a public port's URL has no token)\n"
+    "  port public NAME PORT | port private NAME PORT   (served without a token or not)\n"
     "  snapshot list | snapshot get ID | snapshot delete ID | snapshot wait ID\n"
     "  snapshot build NAME --source PATH|--docker-image REF [--capacity SIZE] [--wait]\n"
     "  snapshot capture NAME --box SANDBOX [--wait]\n"
@@ -343,6 +347,29 @@ static int wait_snapshot(struct cli *cli, const char *id)
 
 /* ---- control plane ---- */
 
+static int port_number(const char *text, long long *out)
+{
+    return whole_number(text, 1, 65535, out);
+}
+
+/* --public-port P... as public_ports of body. */
+static int public_ports_field(struct cli *cli, json_t *body)
+{
+    json_t *arr;
+
+    if (!cli->npubs)
+        return 0;
+    arr = json_array();
+    json_object_set_new(body, "public_ports", arr);
+    for (int i = 0; i < cli->npubs; i++) {
+        long long p;
+        if (port_number(cli->pubs[i], &p))
+            return 2;
+        json_array_append_new(arr, json_integer(p));
+    }
+    return 0;
+}
+
 static int run_create(struct cli *cli, char **args, int nargs)
 {
     json_t *body = json_pack("{s:s}", "name", args[0]), *made = NULL;
@@ -355,6 +382,8 @@ static int run_create(struct cli *cli, char **args, int nargs)
     }
     json_object_set_new(body, "snapshot", json_string(cli->opt[OPT_SNAPSHOT]));
     rc = resource_fields(cli, body);
+    if (rc == 0)
+        rc = public_ports_field(cli, body);
     if (rc == 0)
         rc = call_keep(cli, "POST", "/v1/sandboxes", body,
                        cli->opt[OPT_WAIT] ? NULL : show_object, &made);
@@ -528,9 +557,31 @@ static int run_snapshot_capture(struct cli *cli, char **args, int nargs)
                          json_pack("{s:s,s:s}", "name", args[0], "sandbox", cli->opt[OPT_BOX]));
 }
 
+/* Is port among the public_ports of sandbox name? 0 no, 1 yes, else the exit status. */
+static int is_public(struct cli *cli, const char *name, long long port, bool *public)
+{
+    json_t *sb = NULL, *v;
+    char path[512];
+    size_t i;
+    int rc;
+
+    *public = false;
+    if (cli_path(path, sizeof(path), "/v1/sandboxes/", name, ""))
+        return usage_error("bad name '%s'", name);
+    rc = call_keep(cli, "GET", path, NULL, NULL, &sb);
+    json_array_foreach(json_object_get(sb, "public_ports"), i, v)
+        *public |= json_integer_value(v) == port;
+    json_decref(sb);
+    return rc;
+}
+
+/* A public port needs no token: only its URL is shown. */
 static int run_service_url(struct cli *cli, char **args, int nargs)
 {
-    json_t *body = json_object();
+    json_t *body = json_object(), *got = NULL, *out;
+    char path[512];
+    bool public = false;
+    long long port;
     int rc;
 
     (void)nargs;
@@ -538,14 +589,65 @@ static int run_service_url(struct cli *cli, char **args, int nargs)
         json_decref(body);
         return usage_error("%s needs --port P", "service-url");
     }
-    rc = set_int(body, "port", cli->opt[OPT_PORT], 0);
-    if (rc == 0 && cli->opt[OPT_EXPIRES])
-        rc = set_int(body, "expires_in_seconds", cli->opt[OPT_EXPIRES], 0);
+    rc = port_number(cli->opt[OPT_PORT], &port);
+    if (rc == 0) {
+        json_object_set_new(body, "port", json_integer(port));
+        if (cli->opt[OPT_EXPIRES])
+            rc = set_int(body, "expires_in_seconds", cli->opt[OPT_EXPIRES], 0);
+    }
+    if (rc == 0 && cli_path(path, sizeof(path), "/v1/sandboxes/", args[0], "/service-url"))
+        rc = usage_error("bad name '%s'", args[0]);
     if (rc == 0)
-        rc = on_named(cli, "POST", "/v1/sandboxes/", args[0], "/service-url", body,
-                      show_object);
+        rc = is_public(cli, args[0], port, &public);
+    if (rc == 0)
+        rc = call_keep(cli, "POST", path, body, public ? NULL : show_object, &got);
+    if (rc == 0 && public) {
+        out = json_pack("{s:O,s:b}", "url", json_object_get(got, "url"), "public", 1);
+        show_object(cli, out);
+        json_decref(out);
+    }
+    json_decref(got);
     json_decref(body);
     return rc;
+}
+
+/* sbx port public|private NAME PORT */
+static int set_port(struct cli *cli, char **args, bool public)
+{
+    char suffix[64], path[512];
+    long long port;
+    json_t *out;
+    int rc;
+
+    if (port_number(args[1], &port))
+        return 2;
+    snprintf(suffix, sizeof(suffix), "/ports/%lld/public", port);
+    if (cli_path(path, sizeof(path), "/v1/sandboxes/", args[0], suffix))
+        return usage_error("bad name '%s'", args[0]);
+    rc = call(cli, public ? "PUT" : "DELETE", path, NULL, NULL);
+    if (rc)
+        return rc;
+    if (cli->pretty) {
+        printf("port %lld of %s is %s\n", port, args[0], public ? "public" : "private");
+        return 0;
+    }
+    out = json_pack("{s:s,s:I,s:b}", "name", args[0], "port", (json_int_t)port, "public",
+                    public);
+    cli_print_json(out);
+    json_decref(out);
+    return 0;
+}
+
+static int run_port_public(struct cli *cli, char **args, int nargs)
+{
+    (void)nargs;
+    return set_port(cli, args, true);
+}
+
+static int run_port_private(struct cli *cli, char **args, int nargs)
+{
+    (void)nargs;
+    return set_port(cli, args, false);
 }
 
 /* ---- data plane ---- */
@@ -650,7 +752,7 @@ static int run_ssh_setup(struct cli *cli, char **args, int nargs)
 
 static const struct command commands[] = {
     { "create", ARGS_ONE, RESOURCES | BIT(OPT_SNAPSHOT) | BIT(OPT_DISK) | BIT(OPT_WAIT) |
-      BIT(OPT_TIMEOUT), run_create },
+      BIT(OPT_TIMEOUT) | BIT(OPT_PUBLIC_PORT), run_create },
     { "list", ARGS_NONE, 0, run_list },
     { "get", ARGS_ONE, 0, run_get },
     { "update", ARGS_ONE, RESOURCES, run_update },
@@ -666,6 +768,8 @@ static const struct command commands[] = {
     { "cp", ARGS_TWO, 0, run_cp },
     { "ssh-setup", ARGS_ONE, BIT(OPT_IDENTITY) | BIT(OPT_SSH_DIR), run_ssh_setup },
     { "service-url", ARGS_ONE, BIT(OPT_PORT) | BIT(OPT_EXPIRES), run_service_url },
+    { "port public", ARGS_TWO, 0, run_port_public },
+    { "port private", ARGS_TWO, 0, run_port_private },
     { "snapshot list", ARGS_NONE, 0, run_snapshot_list },
     { "snapshot get", ARGS_ONE, 0, run_snapshot_get },
     { "snapshot delete", ARGS_ONE, 0, run_snapshot_delete },
@@ -709,6 +813,7 @@ static const struct option long_opts[] = {
     { "capacity", required_argument, NULL, OPT_CAPACITY },
     { "wait", no_argument, NULL, OPT_WAIT },
     { "box", required_argument, NULL, OPT_BOX },
+    { "public-port", required_argument, NULL, OPT_PUBLIC_PORT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -718,7 +823,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
     int c;
 
     cli->envs = calloc((size_t)argc, sizeof(char *));
-    if (!cli->envs)
+    cli->pubs = calloc((size_t)argc, sizeof(char *));
+    if (!cli->envs || !cli->pubs)
         return 2;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         if (c == 'h') {
@@ -735,6 +841,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         } else if (c >= OPT_ENV && c < OPT_COUNT) {
             if (c == OPT_ENV)
                 cli->envs[cli->nenvs++] = optarg;
+            if (c == OPT_PUBLIC_PORT)
+                cli->pubs[cli->npubs++] = optarg;
             cli->opt[c] = optarg ? optarg : "1";
             cli->seen |= BIT(c);
         } else {
@@ -756,8 +864,9 @@ static const struct command *find_command(struct cli *cli, int *first_arg)
         return NULL;
     *first_arg = 1;
     snprintf(name, sizeof(name), "%.40s", cli->args[0]);
-    if (!strcmp(cli->args[0], "snapshot") && cli->nargs > 1) {
-        snprintf(name, sizeof(name), "snapshot %.40s", cli->args[1]);
+    if ((!strcmp(cli->args[0], "snapshot") || !strcmp(cli->args[0], "port")) &&
+        cli->nargs > 1) {
+        snprintf(name, sizeof(name), "%s %.40s", cli->args[0], cli->args[1]);
         *first_arg = 2;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -770,7 +879,7 @@ static int dispatch(struct cli *cli)
 {
     static const char *const arg_errors[] = {
         [ARGS_NONE] = "%s takes no arguments", [ARGS_ONE] = "%s needs one NAME or ID",
-        [ARGS_TWO] = "%s needs a source and a destination",
+        [ARGS_TWO] = "%s needs two arguments (see the usage)",
         [ARGS_CMD] = "%s needs NAME -- CMD ARGS...",
     };
     static const int want[] = { [ARGS_NONE] = 0, [ARGS_ONE] = 1, [ARGS_TWO] = 2 };
@@ -805,5 +914,6 @@ int main(int argc, char **argv)
     curl_global_cleanup();
     free(file_key);
     free(cli.envs);
+    free(cli.pubs);
     return rc;
 }
