@@ -96,6 +96,37 @@ finish() {
     echo "$FAILS failed"; exit 1
 }
 
+# start_sbx_api: a real sbx-api on $WORK/state with the stand-in VMM (api/tests/
+# agent_vmm.py: the real guest agent behind a vsock-bridge stand-in) and a 1 MiB image
+# in its snapshot folder; sets STATE, APIKEY and API. Skips (77) without the binaries.
+start_sbx_api() {
+    local api_bin=$BUILD/bin/sbx-api init=$BUILD/bin/sbx-init
+    local vmm=$TESTS_DIR/../../api/tests/agent_vmm.py f
+    for f in "$api_bin" "$init" "$vmm"; do [[ -x $f ]] || skip "needs $f"; done
+    STATE=$WORK/state
+    APIKEY=router-test-key-0123456789abcdef
+    mkdir -p "$STATE/snapshots"
+    truncate -s 1M "$STATE/snapshots/base.img"
+    SBX_API_KEY=$APIKEY SBX_TEST_PID=$$ SBX_TEST_INIT=$init "$api_bin" --listen 127.0.0.1:0 \
+        --port-file "$WORK/api-port" --state-dir "$STATE" --vmm "$vmm" --service-domain "$DOMAIN" \
+        --stop-grace-ms 2000 2> "$WORK/api.log" &
+    EXTRA_PIDS+=($!)
+    wait_file "$WORK/api-port" 20 || { cat "$WORK/api.log"; fail "sbx-api did not start"; exit 1; }
+    API=http://127.0.0.1:$(cat "$WORK/api-port")
+}
+
+# start_sbx_service SANDBOX: the stand-in for a sandbox's own services (sbx_service.py);
+# sets HTTP (its web port) and BANNER (its banner port).
+start_sbx_service() {
+    python3 "$TESTS_DIR/sbx_service.py" "$WORK/ports" "$1" 2> "$WORK/service.log" &
+    EXTRA_PIDS+=($!)
+    wait_file "$WORK/ports" 20 || { cat "$WORK/service.log"; fail "service did not start"; exit 1; }
+    read -r HTTP BANNER < "$WORK/ports"
+}
+
+# json TEXT KEY: the value of KEY in the JSON object TEXT ("" if absent).
+json() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
+
 mint() { # SANDBOX PORT [mint-token options]
     "$BUILD/bin/sbx-router" mint-token --key-file "$KEY" --sandbox "$1" --port "$2" "${@:3}"
 }

@@ -7,34 +7,16 @@
 # deleting the sandbox do.
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
-API_BIN=$BUILD/bin/sbx-api
-INIT=$BUILD/bin/sbx-init
-VMM=$TESTS_DIR/../../api/tests/agent_vmm.py
-for f in "$API_BIN" "$INIT" "$VMM"; do [[ -x $f ]] || skip "needs $f"; done
-STATE=$WORK/state
-APIKEY=router-test-key-0123456789abcdef
-
-mkdir -p "$STATE/snapshots"
-echo "not a file system" > "$STATE/snapshots/base.img"
-truncate -s 1M "$STATE/snapshots/base.img"
-SBX_API_KEY=$APIKEY SBX_TEST_PID=$$ SBX_TEST_INIT=$INIT "$API_BIN" --listen 127.0.0.1:0 \
-    --port-file "$WORK/api-port" --state-dir "$STATE" --vmm "$VMM" --service-domain "$DOMAIN" \
-    --stop-grace-ms 2000 2> "$WORK/api.log" &
-EXTRA_PIDS+=($!)
-wait_file "$WORK/api-port" 20 || { cat "$WORK/api.log"; fail "sbx-api did not start"; exit 1; }
-API=http://127.0.0.1:$(cat "$WORK/api-port")
+start_sbx_api
+printf 'not a file system\n' | dd of="$STATE/snapshots/base.img" conv=notrunc status=none
 api() { # METHOD PATH [BODY]
     curl -sS --max-time 20 -X "$1" -H "Authorization: Bearer $APIKEY" \
         -H "Content-Type: application/json" ${3:+--data "$3"} "$API$2"
 }
-json() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
 status_is() { [[ $(json "$(api GET "/v1/sandboxes/$1")" status) == "$2" ]]; } # NAME STATUS
 wait_status() { wait_until 10 status_is "$@"; } # NAME STATUS
 
-python3 "$TESTS_DIR/sbx_service.py" "$WORK/ports" web 2> "$WORK/service.log" &
-EXTRA_PIDS+=($!)
-wait_file "$WORK/ports" 20 || { cat "$WORK/service.log"; fail "service did not start"; exit 1; }
-read -r HTTP _ < "$WORK/ports"
+start_sbx_service web
 
 say "a sandbox from sbx-api"
 api POST /v1/snapshots "{\"name\":\"base\",\"image_path\":\"$STATE/snapshots/base.img\"}" > /dev/null

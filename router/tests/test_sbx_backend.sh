@@ -30,10 +30,7 @@ sandbox() {
 "$AGENT" --agent-unix "$WORK/agent.sock" 2> "$WORK/agent.log" &
 EXTRA_PIDS+=($!)
 wait_sock "$WORK/agent.sock" 10
-python3 "$TESTS_DIR/sbx_service.py" "$WORK/ports" box1 2> "$WORK/service.log" &
-EXTRA_PIDS+=($!)
-wait_file "$WORK/ports" 20 || { cat "$WORK/service.log"; fail "service did not start"; exit 1; }
-read -r HTTP BANNER < "$WORK/ports"
+start_sbx_service box1
 DEAD=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 sandbox box1 0001

@@ -90,30 +90,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (td_probe(&t, VIRTIO_ID_VSOCK, (1ull << VIRTIO_F_VERSION_1) |
                  (1ull << VIRTIO_RING_F_EVENT_IDX), 3, QSIZE) & VIRTIO_CONFIG_S_NEEDS_RESET)
         return 0;
-    for (unsigned i = 0; i < QSIZE; i++) {
-        td_desc(&t, &t.q[0], i, RX_BASE + i * RX_LEN, RX_LEN, VRING_DESC_F_WRITE, 0);
-        td_publish(&t, &t.q[0], (uint16_t)i);
-    }
-    while (size >= 3) {
-        uint8_t flags = data[0];
-        size_t len = (size_t)(data[1] | data[2] << 8);
+    td_post_writable(&t, &t.q[0], QSIZE, RX_BASE, RX_LEN);
+    for (;;) {
         uint64_t gpa = TX_BASE + (uint64_t)slot * TX_MAX;
-        struct td_queue *q = &t.q[1];
+        uint8_t flags;
+        size_t len;
 
-        data += 3;
-        size -= 3;
-        len = len < size ? len : size;
-        len = len < TX_MAX ? len : TX_MAX;
-        memcpy(t.mem_buf + gpa, data, len);
-        data += len;
-        size -= len;
-        if ((flags & 1) && len > 1) { /* two descriptors: slot and slot + QSIZE/2 */
-            td_desc(&t, q, slot, gpa, (uint32_t)len / 2, VRING_DESC_F_NEXT, (uint16_t)(slot + QSIZE / 2));
-            td_desc(&t, q, slot + QSIZE / 2, gpa + len / 2, (uint32_t)(len - len / 2), 0, 0);
-        } else {
-            td_desc(&t, q, slot, gpa, (uint32_t)len, 0, 0);
-        }
-        td_publish(&t, q, (uint16_t)slot);
+        if (!td_fuzz_record(&t, &data, &size, gpa, TX_MAX, &flags, &len))
+            break;
+        td_post_bytes(&t, &t.q[1], slot, QSIZE / 2, gpa, len, flags & 1, 0);
         if (++slot == QSIZE / 2 || (flags & 2)) {
             process();
             slot = 0;

@@ -195,6 +195,55 @@ static inline void td_kick(struct td *t, unsigned qi)
 }
 
 /* Takes the next used element; false if the device has not used one yet. */
+/* Makes n device-writable buffers of len bytes, from guest address base on, available on
+ * queue q (descriptors 0..n-1). */
+static inline void td_post_writable(struct td *t, struct td_queue *q, unsigned n, uint64_t base,
+                                    uint32_t len)
+{
+    for (unsigned i = 0; i < n; i++) {
+        td_desc(t, q, i, base + (uint64_t)i * len, len, VRING_DESC_F_WRITE, 0);
+        td_publish(t, q, (uint16_t)i);
+    }
+}
+
+/* Fuzzers' input records { u8 flags; u16 len (LE); u8 bytes[len] }: takes the
+ * next one from *data and *size (len cut to what is left and to max), copies its
+ * bytes to guest memory at gpa. Returns false when no record is left. */
+static inline bool td_fuzz_record(struct td *t, const uint8_t **data, size_t *size, uint64_t gpa,
+                                  size_t max, uint8_t *flags, size_t *len)
+{
+    size_t n;
+
+    if (*size < 3)
+        return false;
+    *flags = (*data)[0];
+    n = (size_t)((*data)[1] | (*data)[2] << 8);
+    *data += 3;
+    *size -= 3;
+    n = n < *size ? n : *size;
+    n = n < max ? n : max;
+    memcpy(t->mem_buf + gpa, *data, n);
+    *data += n;
+    *size -= n;
+    *len = n;
+    return true;
+}
+
+/* Publishes the device-readable bytes [gpa, gpa + len) at descriptor slot of q:
+ * one descriptor, or when split two (slot and slot + half, the second with
+ * flags2). */
+static inline void td_post_bytes(struct td *t, struct td_queue *q, unsigned slot, unsigned half,
+                                 uint64_t gpa, size_t len, bool split, uint16_t flags2)
+{
+    if (split && len > 1) {
+        td_desc(t, q, slot, gpa, (uint32_t)len / 2, VRING_DESC_F_NEXT, (uint16_t)(slot + half));
+        td_desc(t, q, slot + half, gpa + len / 2, (uint32_t)(len - len / 2), flags2, 0);
+    } else {
+        td_desc(t, q, slot, gpa, (uint32_t)len, 0, 0);
+    }
+    td_publish(t, q, (uint16_t)slot);
+}
+
 static inline bool td_used(struct td *t, unsigned qi, uint32_t *id, uint32_t *len)
 {
     struct td_queue *q = &t->q[qi];
