@@ -57,21 +57,10 @@ static void setup_once(void)
     atexit(cleanup);
 }
 
-static void post_rx(void)
-{
-    uint32_t id, len;
-
-    while (td_used(&t, 0, &id, &len)) {
-        CHECK(id < QSIZE && len <= RX_LEN);
-        td_desc(&t, &t.q[0], id, RX_BASE + id * RX_LEN, rx_len, VRING_DESC_F_WRITE, 0);
-        td_publish(&t, &t.q[0], (uint16_t)id);
-    }
-}
-
 static void process(void)
 {
     virtio_net_process(net);
-    post_rx();
+    td_recycle_writable(&t, 0, QSIZE, RX_BASE, RX_LEN, rx_len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -56,17 +56,6 @@ static void setup_once(void)
     atexit(cleanup);
 }
 
-static void post_rx(void)
-{
-    uint32_t id, len;
-
-    while (td_used(&t, 0, &id, &len)) {
-        CHECK(id < QSIZE && len <= RX_LEN);
-        td_desc(&t, &t.q[0], id, RX_BASE + id * RX_LEN, RX_LEN, VRING_DESC_F_WRITE, 0);
-        td_publish(&t, &t.q[0], (uint16_t)id);
-    }
-}
-
 static void process(void)
 {
     int fd;
@@ -74,7 +63,7 @@ static void process(void)
     virtio_vsock_process(vs);
     while ((fd = accept(port1_fd, NULL, NULL)) >= 0)
         close(fd); /* the host side hangs up at once */
-    post_rx();
+    td_recycle_writable(&t, 0, QSIZE, RX_BASE, RX_LEN, RX_LEN);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

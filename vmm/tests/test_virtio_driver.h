@@ -259,4 +259,19 @@ static inline bool td_used(struct td *t, unsigned qi, uint32_t *id, uint32_t *le
     return true;
 }
 
+/* Gives every buffer the device used on queue qi (one of n posted by
+ * td_post_writable with stride bytes each) back to it, len bytes long; checks
+ * the device named a posted buffer and wrote no more than it holds. */
+static inline void td_recycle_writable(struct td *t, unsigned qi, unsigned n, uint64_t base,
+                                       uint32_t stride, uint32_t len)
+{
+    uint32_t id, used;
+
+    while (td_used(t, qi, &id, &used)) {
+        CHECK(id < n && used <= stride);
+        td_desc(t, &t->q[qi], id, base + (uint64_t)id * stride, len, VRING_DESC_F_WRITE, 0);
+        td_publish(t, &t->q[qi], (uint16_t)id);
+    }
+}
+
 #endif
