@@ -16,10 +16,6 @@
 #include "log.h"
 #include "vm.h"
 
-#define SECTOR 512u
-#define BLK_SIZE 4096u
-/* Discards cost a bitmap update and a hole punch whatever their length. */
-#define MAX_DISCARD_SECTORS (1u << 24)
 #define DISCARD_ALIGN_SECTORS (BLK_SIZE / SECTOR)
 
 static void schedule_kick(struct virtio_blk *b);

@@ -11,6 +11,11 @@
 
 #include "virtio_blk.h"
 
+#define SECTOR 512u          /* the protocol's unit */
+#define BLK_SIZE 4096u       /* offered blk_size: snapfs allocates overlay space in 4 KiB blocks */
+/* Discards cost a bitmap update and a hole punch whatever their length. */
+#define MAX_DISCARD_SECTORS (1u << 24)
+
 struct blk_io;
 
 struct virtio_blk {

@@ -20,10 +20,6 @@
 
 #include "log.h"
 
-#define SECTOR 512u
-#define BLK_SIZE 4096u
-#define MAX_DISCARD_SECTORS (1u << 24)
-
 struct blk_io {
     struct virtio_blk *b;
     uint16_t head;
