@@ -283,6 +283,9 @@ static int read_base_async(struct snapfs_disk *d, struct snapfs_req *req, uint8_
                            size_t len, uint64_t off)
 {
     uint32_t cs = d->man.chunk_size;
+    size_t inside = disk_base_len(d, len, off);
+    memset(buf + inside, 0, len - inside);        /* a grown disk: zeros past the image */
+    len = inside;
     while (len) {
         uint32_t idx = (uint32_t)(off / cs), in = (uint32_t)(off % cs);
         size_t n = cs - in < len ? cs - in : len;

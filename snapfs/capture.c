@@ -41,8 +41,23 @@ struct fold_ctx {
     const uint8_t *frozen_map;     /* the frozen data file mapped, or NULL */
 };
 
+/* The base image's part of chunk idx (len bytes) of the new image: the base
+ * chunk itself, or, past the end of a smaller base, its tail and zeros. */
+static int fold_base(struct snapfs_disk *d, uint32_t idx, uint8_t *buf, size_t len)
+{
+    ZSTD_DCtx *dctx;
+    int rc;
+    if (idx >= d->man.nchunks || chunk_len(&d->man, idx) != len)
+        return disk_read_base(d, buf, len, (uint64_t)idx * d->man.chunk_size);
+    dctx = disk_dctx_get(d);
+    rc = chunk_load(d->store, d->image, &d->man, idx, buf, dctx);
+    disk_dctx_put(d, dctx);
+    return rc;
+}
+
 /* Chunk idx of the new image: the base chunk when the frozen layer has none
- * of its blocks, else the base chunk with the frozen blocks laid over it. */
+ * of its blocks (a zero chunk past the end of a smaller base), else the base
+ * chunk with the frozen blocks laid over it. */
 static int fold_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, const uint8_t **direct,
                      struct ref *reuse, bool *reused)
 {
@@ -50,11 +65,15 @@ static int fold_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, const ui
     struct snapfs_disk *d = fc->d;
     uint64_t start = (uint64_t)idx * d->man.chunk_size, b0 = start / SNAPFS_BLOCK_SIZE;
     uint64_t nb = (len + SNAPFS_BLOCK_SIZE - 1) / SNAPFS_BLOCK_SIZE, have = 0;
+    bool same = idx < d->man.nchunks && chunk_len(&d->man, idx) == len;
     int rc = 0;
     for (uint64_t b = 0; b < nb; b++)
         have += layer_test(d->frozen, b0 + b);
-    if (have == 0) {
-        *reuse = d->man.refs[idx];
+    if (have == 0 && (same || idx >= d->man.nchunks)) {
+        if (same)
+            *reuse = d->man.refs[idx];
+        else
+            memset(reuse, 0, sizeof(*reuse));
         *reused = true;
         return 0;
     }
@@ -62,11 +81,8 @@ static int fold_fill(void *ctx, uint32_t idx, uint8_t *buf, size_t len, const ui
         *direct = fc->frozen_map + start;   /* no copy for chunks rewritten whole */
         return 0;
     }
-    if (have < nb) {
-        ZSTD_DCtx *dctx = disk_dctx_get(d);
-        rc = chunk_load(d->store, d->image, &d->man, idx, buf, dctx);
-        disk_dctx_put(d, dctx);
-    }
+    if (have < nb)
+        rc = fold_base(d, idx, buf, len);
     for (uint64_t b = 0; rc == 0 && b < nb; b++) {
         uint64_t off = b * SNAPFS_BLOCK_SIZE, n = len - off < SNAPFS_BLOCK_SIZE ? len - off : SNAPFS_BLOCK_SIZE;
         if (layer_test(d->frozen, b0 + b)) {
@@ -107,9 +123,9 @@ static int capture_prepare(struct snapfs_disk *d, const char *name,
     struct capture_state *c = d->cap;
     struct manifest *m = &c->man;
     memset(m, 0, sizeof(*m));
-    m->virtual_size = d->man.virtual_size;
+    m->virtual_size = d->size;             /* the overlay's: it may exceed the base's */
     m->chunk_size = d->man.chunk_size;
-    m->nchunks = d->man.nchunks;
+    m->nchunks = manifest_nchunks(d->size, d->man.chunk_size);
     snprintf(m->parent, sizeof(m->parent), "%s", d->image);
     snprintf(c->name, sizeof(c->name), "%s", name);
     c->opts = opts ? *opts : (struct snapfs_import_opts){ 0 };

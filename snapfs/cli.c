@@ -13,7 +13,8 @@ static const char USAGE[] =
     "  import [--chunk-size N[K|M]] [--level N] [--threads N] [--label TEXT] [--parent NAME] RAW NAME\n"
     "  export NAME OUT.raw                  write an image as a raw file\n"
     "  export --overlay DIR OUT.raw         write an overlay's disk as a raw file\n"
-    "  overlay NAME DIR                     create a writable overlay on image NAME\n"
+    "  overlay [--size N[K|M|G]] NAME DIR   create a writable overlay on image NAME\n"
+    "                                       (a disk of N bytes, at least the image's)\n"
     "  capture [--label TEXT] [--level N] DIR NAME\n"
     "                                       fold overlay DIR into new image NAME\n"
     "  ls                                   list images\n"
@@ -35,17 +36,34 @@ static int fail(const char *what)
     return 1;
 }
 
-static int parse_size(const char *s, uint32_t *out)
+/* A byte count, optionally with a K, M or G suffix (powers of 1024). */
+static int parse_bytes(const char *s, uint64_t *out)
 {
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s)
+    unsigned shift = 0;
+    unsigned long long v;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno)
         return -1;
     if (*end == 'K' || *end == 'k')
-        v <<= 10, end++;
+        shift = 10, end++;
     else if (*end == 'M' || *end == 'm')
-        v <<= 20, end++;
-    if (*end || v > UINT32_MAX)
+        shift = 20, end++;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30, end++;
+    if (*end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_size(const char *s, uint32_t *out)
+{
+    uint64_t v;
+    if (parse_bytes(s, &v) < 0 || v > UINT32_MAX)
         return -1;
     *out = (uint32_t)v;
     return 0;
@@ -58,12 +76,14 @@ static const struct option IMPORT_OPTS[] = {
     { "label", required_argument, NULL, 'L' },
     { "parent", required_argument, NULL, 'p' },
     { "overlay", required_argument, NULL, 'o' },
+    { "size", required_argument, NULL, 's' },
     { NULL, 0, NULL, 0 },
 };
 
 struct args {
     struct snapfs_import_opts io;
     const char *overlay;
+    uint64_t size;                 /* overlay --size; 0: the image's */
     int argc;
     char **argv;
 };
@@ -84,6 +104,10 @@ static int parse_opts(int argc, char **argv, struct args *a)
         case 'L': a->io.label = optarg; break;
         case 'p': a->io.parent = optarg; break;
         case 'o': a->overlay = optarg; break;
+        case 's':
+            if (parse_bytes(optarg, &a->size) < 0 || a->size == 0)
+                return -1;
+            break;
         default: return -1;
         }
     }
@@ -197,7 +221,10 @@ static int run(struct snapfs_store *s, const char *cmd, struct args *a)
         return snapfs_export(s, a->overlay ? NULL : a->argv[0], a->overlay,
                              a->argv[a->argc - 1]) < 0 ? fail("export") : 0;
     if (!strcmp(cmd, "overlay") && a->argc == 2)
-        return snapfs_overlay_create(s, a->argv[0], a->argv[1]) < 0 ? fail("overlay") : 0;
+        return snapfs_overlay_create_sized(s, a->argv[0], a->argv[1], a->size) < 0
+                   ? fail("overlay") : 0;
+    if (a->size)
+        return usage();                     /* --size is for overlay only */
     if (!strcmp(cmd, "capture"))
         return cmd_capture(s, a);
     if (!strcmp(cmd, "ls") && a->argc == 0)

@@ -241,7 +241,30 @@ int ovl_write_head(struct snapfs_disk *d, uint64_t gen)
     return rc;
 }
 
+/* Largest disk an overlay on image m may have: what a capture of it can hold. */
+static uint64_t overlay_size_max(const struct manifest *m)
+{
+    return (uint64_t)MAX_CHUNKS * m->chunk_size;
+}
+
+static int overlay_size_check(const struct manifest *m, const char *name, const char *ovl,
+                              uint64_t size)
+{
+    if (size >= m->virtual_size && size % 512 == 0 && size <= overlay_size_max(m))
+        return 0;
+    seterr("overlay %s: size %llu: must be a multiple of 512 from image %s's %llu bytes "
+           "to %llu", ovl, (unsigned long long)size, name,
+           (unsigned long long)m->virtual_size, (unsigned long long)overlay_size_max(m));
+    return -EINVAL;
+}
+
 int snapfs_overlay_create(struct snapfs_store *s, const char *name, const char *ovl_path)
+{
+    return snapfs_overlay_create_sized(s, name, ovl_path, 0);
+}
+
+int snapfs_overlay_create_sized(struct snapfs_store *s, const char *name, const char *ovl_path,
+                                uint64_t size)
 {
     struct snapfs_disk d = { .store = s, .ovl_fd = -1, .ovl_path = (char *)ovl_path };
     struct layer *l = NULL;
@@ -249,7 +272,10 @@ int snapfs_overlay_create(struct snapfs_store *s, const char *name, const char *
     if (rc < 0)
         return rc;
     snprintf(d.image, sizeof(d.image), "%s", name);
-    d.size = d.man.virtual_size;
+    d.size = size ? size : d.man.virtual_size;
+    rc = overlay_size_check(&d.man, name, ovl_path, d.size);
+    if (rc < 0)
+        goto out;
     if (mkdir(ovl_path, 0755) < 0 ||
         (d.ovl_fd = open(ovl_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         rc = -errno;
@@ -331,14 +357,21 @@ static int disk_open_overlay(struct snapfs_disk *d, const char *ovl)
         seterr("overlay %s: base: %s", ovl, snapfs_error());
         return rc;
     }
-    if (memcmp(digest, h.base_digest, HASH_LEN) || h.virtual_size != d->man.virtual_size) {
+    if (memcmp(digest, h.base_digest, HASH_LEN)) {
         seterr("overlay %s: base image %s has changed since the overlay was made", ovl, h.base);
         return -ESTALE;
     }
+    if (h.virtual_size < d->man.virtual_size || h.virtual_size > overlay_size_max(&d->man)) {
+        seterr("overlay %s: head (offset 24): virtual size %llu does not fit base image %s "
+               "(%llu bytes, chunk size %u)", ovl, (unsigned long long)h.virtual_size, h.base,
+               (unsigned long long)d->man.virtual_size, d->man.chunk_size);
+        return -EIO;
+    }
     snprintf(d->image, sizeof(d->image), "%s", h.base);
     memcpy(d->digest, digest, HASH_LEN);
+    d->size = h.virtual_size;
     ovl_cleanup(d->ovl_fd, h.gen);
-    return layer_open(d->ovl_fd, h.gen, d->man.virtual_size, false, ovl, &d->active);
+    return layer_open(d->ovl_fd, h.gen, d->size, false, ovl, &d->active);
 fail_errno:
     rc = -errno;
     seterr("overlay %s: %s", ovl, strerror(errno));
@@ -362,10 +395,10 @@ struct snapfs_disk *snapfs_disk_open(struct snapfs_store *s, const char *name,
     } else {
         rc = store_load_manifest(s, name ? name : "", &d->man, d->digest);
         snprintf(d->image, sizeof(d->image), "%s", name ? name : "");
+        d->size = d->man.virtual_size;
     }
     if (rc < 0)
         goto fail;
-    d->size = d->man.virtual_size;
     d->cache = cache_new(cache, d->man.chunk_size);
     rc = d->cache ? 0 : -ENOMEM;
     if (rc == 0)
@@ -458,9 +491,20 @@ static int read_chunk_part(struct snapfs_disk *d, uint32_t idx, uint32_t off, ui
     return rc;
 }
 
+size_t disk_base_len(const struct snapfs_disk *d, size_t len, uint64_t off)
+{
+    uint64_t vs = d->man.virtual_size;
+    if (off >= vs)
+        return 0;
+    return len < vs - off ? len : (size_t)(vs - off);
+}
+
 int disk_read_base(struct snapfs_disk *d, uint8_t *buf, size_t len, uint64_t off)
 {
     uint32_t cs = d->man.chunk_size;
+    size_t inside = disk_base_len(d, len, off);
+    memset(buf + inside, 0, len - inside);        /* a grown disk: zeros past the image */
+    len = inside;
     while (len) {
         uint32_t idx = (uint32_t)(off / cs), in = (uint32_t)(off % cs);
         size_t n = cs - in < len ? cs - in : len;

@@ -163,7 +163,7 @@ struct snapfs_disk {
     char image[SNAPFS_NAME_MAX + 1];
     struct manifest man;
     uint8_t digest[HASH_LEN];
-    uint64_t size;
+    uint64_t size;                 /* >= man.virtual_size (an overlay may be larger) */
     int ovl_fd;                    /* overlay directory; -1: read-only image */
     int ovl_lock_fd;
     char *ovl_path;
@@ -181,7 +181,9 @@ struct snapfs_disk {
 uint64_t disk_blocks(const struct snapfs_disk *d);
 bool layer_test(const struct layer *l, uint64_t block);
 void layer_set(struct layer *l, uint64_t first, uint64_t count, bool value);
-/* Reads [off, off + len) of the image itself (no overlay). */
+/* Bytes of [off, off + len) that lie inside the image (a disk may be larger). */
+size_t disk_base_len(const struct snapfs_disk *d, size_t len, uint64_t off);
+/* Reads [off, off + len) of the image itself (no overlay); zeros past its end. */
 int disk_read_base(struct snapfs_disk *d, uint8_t *buf, size_t len, uint64_t off);
 /* Reads through all layers (active, frozen, base). */
 int disk_read(struct snapfs_disk *d, uint8_t *buf, size_t len, uint64_t off);

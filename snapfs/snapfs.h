@@ -101,9 +101,17 @@ int64_t snapfs_store_bytes(struct snapfs_store *store);
 
 /* ---- disks ---- */
 
-/* Creates overlay directory ovl_path (must not exist) on top of image name.
- * Returns 0 or negative errno. */
+/* Creates overlay directory ovl_path (must not exist) on top of image name,
+ * a disk of the image's size. Returns 0 or negative errno. */
 int snapfs_overlay_create(struct snapfs_store *store, const char *name, const char *ovl_path);
+
+/* As snapfs_overlay_create, but the disk is size bytes (0: the image's size):
+ * a multiple of 512, at least the image's virtual size and at most what a
+ * capture can hold (2^26 of the image's chunks), else -EINVAL. The bytes past
+ * the image's end read as zeros until written; a capture of the overlay is an
+ * image of size bytes. Returns 0 or negative errno. */
+int snapfs_overlay_create_sized(struct snapfs_store *store, const char *name,
+                                const char *ovl_path, uint64_t size);
 
 /* Checks the overlay's head and allocation map; problems go to report.
  * Returns the number of problems or negative errno. */
@@ -125,6 +133,7 @@ struct snapfs_disk *snapfs_disk_open(struct snapfs_store *store, const char *nam
  * progress and for asynchronous requests in flight (running their callbacks). */
 void snapfs_disk_close(struct snapfs_disk *disk);
 
+/* Bytes of the disk: the image's, or the overlay's (which may be more). */
 uint64_t snapfs_disk_size(const struct snapfs_disk *disk);
 /* Name of the image under the disk (changes after a capture). */
 const char *snapfs_disk_image(const struct snapfs_disk *disk);
