@@ -46,6 +46,21 @@ void init_read_flags(struct init_flags *flags);
  * then, its mounts where they were). */
 int init_switch_root(const char *dev, char *err, size_t errlen);
 
+#define INIT_EXT4_SB_SIZE 1024
+
+/* From an ext4 superblock (the 1024 bytes at byte 1024 of its device) and the
+ * device's size in bytes: the file system's block count now, and the count that
+ * fills the device (never less than now; at most 2^32 - 1 without the 64bit
+ * feature). 0, or -EINVAL when sb is not ext4's. */
+int init_ext4_grow_target(const uint8_t sb[INIT_EXT4_SB_SIZE], uint64_t dev_bytes,
+                          uint64_t *blocks_now, uint64_t *blocks_new);
+
+/* Grows the ext4 on dev, mounted at mountpoint, online to fill dev (a sandbox
+ * disk larger than its snapshot). *grown_to: the new size in bytes, 0 when it
+ * already filled dev. 0, or negative errno with the reason in err. */
+int init_grow_root(const char *dev, const char *mountpoint, uint64_t *grown_to, char *err,
+                   size_t errlen);
+
 /* Brings the loopback interface up. 0 or -1. */
 int init_loopback_up(void);
 

@@ -134,6 +134,20 @@ static void serve(void)
     close(fd);
 }
 
+/* The root disk may be larger than its file system (a sandbox's disk_gib
+ * above its snapshot's size): the file system grows to fill it. */
+static void grow_root(const char *dev)
+{
+    uint64_t grown_to;
+    char err[256];
+
+    if (init_grow_root(dev, "/", &grown_to, err, sizeof(err)) < 0)
+        say("sbx-init: warning: %s", err);
+    else if (grown_to)
+        say("sbx-init: root file system grown to %llu MiB",
+            (unsigned long long)(grown_to >> 20));
+}
+
 /* sbx.net=: eth0 for the VMM's user-mode network (sbx-vmm --net user). */
 static void setup_net(const char *spec)
 {
@@ -165,10 +179,12 @@ int main(int argc, char **argv)
         say("sbx-init: warning: %s", err);
     init_read_flags(&flags);
     if (flags.root[0]) {
-        if (init_switch_root(flags.root, err, sizeof(err)) == 0)
+        if (init_switch_root(flags.root, err, sizeof(err)) == 0) {
             root_switched = 1;
-        else
+            grow_root(flags.root);
+        } else {
             say("sbx-init: warning: staying in the initramfs: %s", err);
+        }
     }
     sethostname(flags.hostname, strlen(flags.hostname));
     if (init_loopback_up() < 0)
