@@ -208,8 +208,13 @@ def tunnel_session(ws, port):
         return
 
     def back():
+        # A reset (the fake sshd closes with the client's KEXINIT unread) ends the
+        # tunnel like an EOF; left unhandled it would leave the client waiting.
         while True:
-            d = s.recv(65536)
+            try:
+                d = s.recv(65536)
+            except OSError:
+                d = b""
             if not d:
                 ws.close(1000)
                 return
