@@ -61,9 +61,13 @@ API_TESTS += test_oci_config
 # test_http_capture_config: the image config of a snapshot built from an image layout
 # (registry_image.sh) kept across a restart and by a capture (snap_vmm.py).
 API_TESTS += test_http_capture_config
+# test_http_poweroff: a stop powers the guest off through its agent; a guest's own
+# power-off is a stop (agent_vmm.py, sbx-agentctl).
+API_TESTS += test_http_poweroff
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
-$(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init
+$(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init \
+                                             $(B)/bin/sbx-agentctl
 
 # api/tests/test_cli_*.py -> unit test api/test_cli_*: scripts driving build/bin/sbx
 # against a stand-in server of their own (python3, standard library only).

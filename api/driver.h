@@ -4,6 +4,7 @@
 #ifndef SBX_API_DRIVER_H
 #define SBX_API_DRIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,9 +28,12 @@ struct driver_handle {
     int64_t start_ticks;        /* /proc/PID/stat field 22, guards against pid reuse */
 };
 
-/* Called from the event loop when a sandbox's VMM dies without being asked
- * to stop; reason is a short human-readable sentence. */
-typedef void (*driver_exit_cb)(void *arg, const char *sandbox_id, const char *reason);
+/* Called from the event loop when a sandbox's VMM exits without the driver
+ * being asked to stop it. powered_off: it exited with status 0, so the guest
+ * powered itself off; otherwise it failed. reason is a short human-readable
+ * sentence. */
+typedef void (*driver_exit_cb)(void *arg, const char *sandbox_id, bool powered_off,
+                               const char *reason);
 
 struct driver_ops {
     const char *name;
@@ -40,6 +44,10 @@ struct driver_ops {
     /* Stops the sandbox's VMM (graceful, then forced); returns once it is gone.
      * Returns 0 (also when it was already gone) or negative errno. */
     int (*stop)(void *self, const char *sandbox_id, const struct driver_handle *h);
+    /* Waits up to timeout_ms for the VMM identified by h to exit by itself
+     * (its guest was asked to power off). Returns 1 once it is gone, 0 while it
+     * still runs. Touches no driver state, so it may run without the service lock. */
+    int (*wait_exit)(void *self, const struct driver_handle *h, int timeout_ms);
     /* 1 if the VMM identified by h is alive, 0 if not. */
     int (*status)(void *self, const struct driver_handle *h);
     /* Takes over watching a VMM started by an earlier sbx-api. Returns 0, or

@@ -86,7 +86,9 @@ int64_t procdrv_start_ticks(int64_t pid)
     return read_start_ticks(pid, false);
 }
 
-static void describe_exit(struct child *c, char *reason, size_t len)
+/* Fills reason; returns whether the VMM exited with status 0 (its guest
+ * powered off). An adopted VMM's status is unknown: not a power-off. */
+static bool describe_exit(struct child *c, char *reason, size_t len)
 {
     siginfo_t si;
     char last[160];
@@ -95,7 +97,11 @@ static void describe_exit(struct child *c, char *reason, size_t len)
     if (!c->is_child || waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) < 0 ||
         si.si_pid == 0) {
         snprintf(reason, len, "sbx-vmm (pid %d) exited", (int)c->pid);
-        return;
+        return false;
+    }
+    if (si.si_code == CLD_EXITED && si.si_status == 0) {
+        snprintf(reason, len, "the guest powered off");
+        return true;
     }
     logtail_last_line(c->log_path, last, sizeof(last));
     if (si.si_code == CLD_EXITED)
@@ -104,6 +110,7 @@ static void describe_exit(struct child *c, char *reason, size_t len)
     else
         snprintf(reason, len, "sbx-vmm was killed by signal %d (%s)", si.si_status,
                  strsignal(si.si_status));
+    return false;
 }
 
 static void unlink_child(struct procdrv *d, struct child *c)
@@ -127,13 +134,16 @@ static void on_pidfd(void *arg, int fd, uint32_t events)
 
     (void)fd;
     (void)events;
-    describe_exit(c, reason, sizeof(reason));
+    bool powered_off = describe_exit(c, reason, sizeof(reason));
     snprintf(id, sizeof(id), "%s", c->sandbox_id);
-    log_warn("sandbox %s: %s", id, reason);
+    if (powered_off)
+        log_info("sandbox %s: %s", id, reason);
+    else
+        log_warn("sandbox %s: %s", id, reason);
     unlink_child(d, c);
     close(c->pidfd);
     free(c);
-    d->on_exit(d->cb_arg, id, reason);
+    d->on_exit(d->cb_arg, id, powered_off, reason);
 }
 
 static struct child *find_child(struct procdrv *d, const char *sandbox_id)
@@ -380,6 +390,18 @@ static int proc_stop(void *self, const char *sandbox_id, const struct driver_han
     return rc;
 }
 
+static int proc_wait_exit(void *self, const struct driver_handle *h, int timeout_ms)
+{
+    int fd = open_checked(h), gone;
+
+    (void)self;
+    if (fd < 0)
+        return 1;
+    gone = wait_pidfd(fd, timeout_ms);
+    close(fd);
+    return gone;
+}
+
 static int proc_status(void *self, const struct driver_handle *h)
 {
     int fd = open_checked(h);
@@ -428,6 +450,7 @@ static const struct driver_ops procdrv_ops = {
     .name = "process",
     .start = proc_start,
     .stop = proc_stop,
+    .wait_exit = proc_wait_exit,
     .status = proc_status,
     .adopt = proc_adopt,
     .destroy = proc_destroy,

@@ -142,7 +142,8 @@ static int setup_service(struct app *app)
     }
     app->svc = (struct svc){ .store = app->store, .driver = &app->driver,
                              .state_dir = opt->state_dir, .snapshot_dir = opt->snapshot_dir,
-                             .limits = opt->limits };
+                             .limits = opt->limits,
+                             .poweroff_timeout_ms = opt->poweroff_timeout_ms };
     if ((err = snapshot_init(&app->svc)))
         return err;
     if ((err = procdrv_create(&pc, app->loop, sandbox_on_vmm_exit, &app->svc, &app->driver)))

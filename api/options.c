@@ -13,7 +13,7 @@
 
 enum {
     OPT_LISTEN = 256, OPT_PORT_FILE, OPT_STATE_DIR, OPT_DB, OPT_SNAPSHOT_DIR, OPT_KEY_FILE,
-    OPT_VMM, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SWEEP, OPT_GRACE, OPT_MAX_BODY,
+    OPT_VMM, OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_SWEEP, OPT_GRACE, OPT_POWEROFF, OPT_MAX_BODY,
     OPT_DEFAULT_SNAPSHOT,
     OPT_MAX_RUNNING, OPT_MAX_SANDBOXES, OPT_MAX_VCPUS, OPT_MAX_MEMORY, OPT_MAX_DISK,
     OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_SVC_DOMAIN, OPT_SVC_URL_BASE, OPT_INSECURE_REGISTRY,
@@ -34,6 +34,7 @@ static const struct option long_opts[] = {
     { "default-snapshot", required_argument, NULL, OPT_DEFAULT_SNAPSHOT },
     { "sweep-interval-ms", required_argument, NULL, OPT_SWEEP },
     { "stop-grace-ms", required_argument, NULL, OPT_GRACE },
+    { "poweroff-timeout-ms", required_argument, NULL, OPT_POWEROFF },
     { "max-body-bytes", required_argument, NULL, OPT_MAX_BODY },
     { "max-running", required_argument, NULL, OPT_MAX_RUNNING },
     { "max-sandboxes", required_argument, NULL, OPT_MAX_SANDBOXES },
@@ -63,7 +64,9 @@ static const char usage[] =
     "  --kernel PATH --initrd PATH --cmdline STR   guest boot files (STATE/boot/...)\n"
     "  --default-snapshot PATH     ext4 image built as snapshot debian-12 if it is missing\n"
     "  --sweep-interval-ms N       retention sweep period (1000)\n"
-    "  --stop-grace-ms N           SIGTERM to SIGKILL delay on stop (3000)\n"
+    "  --poweroff-timeout-ms N     how long a stop waits for the guest to power off\n"
+    "                              (sync its disk) before it stops the VMM (10000; 0: no wait)\n"
+    "  --stop-grace-ms N           then SIGTERM to SIGKILL delay (3000)\n"
     "  --max-body-bytes N          request body limit (65536)\n"
     "  --max-running N --max-sandboxes N --max-vcpus N --max-memory-mib N --max-disk-gib N\n"
     "  --default-idle-ttl S --default-delete-after-stop S\n"
@@ -141,6 +144,7 @@ static void set_defaults(struct api_options *opt)
     opt->net = "user";
     opt->sweep_interval_ms = 1000;
     opt->stop_grace_ms = 3000;
+    opt->poweroff_timeout_ms = 10000;
     opt->max_body = 65536;
     opt->service_domain = "localhost";
     opt->service_url_base = "http://{host}:8081";
@@ -217,6 +221,8 @@ static int apply(int c, const char *arg, struct api_options *opt)
     case OPT_DEFAULT_SNAPSHOT: opt->default_snapshot = arg; return 0;
     case OPT_SWEEP: return parse_i64("sweep-interval-ms", arg, 10, 3600000, &opt->sweep_interval_ms);
     case OPT_GRACE: return parse_i64("stop-grace-ms", arg, 0, 600000, &opt->stop_grace_ms);
+    case OPT_POWEROFF:
+        return parse_i64("poweroff-timeout-ms", arg, 0, 600000, &opt->poweroff_timeout_ms);
     case OPT_MAX_BODY: return parse_i64("max-body-bytes", arg, 1024, 1 << 24, &opt->max_body);
     case OPT_MAX_RUNNING: return parse_i64("max-running", arg, 0, big, &l->max_running);
     case OPT_MAX_SANDBOXES: return parse_i64("max-sandboxes", arg, 0, big, &l->max_sandboxes);

@@ -24,6 +24,7 @@ struct api_options {
     const char *default_snapshot;   /* ext4 image for snapshot debian-12, or NULL */
     int64_t sweep_interval_ms;
     int64_t stop_grace_ms;
+    int64_t poweroff_timeout_ms;
     int64_t max_body;
     const char *service_domain;     /* service URLs: NAME--PORT.DOMAIN */
     const char *service_url_base;   /* URL template; {host} is NAME--PORT.DOMAIN */

@@ -223,7 +223,7 @@ static int read_create(struct route_ctx *c, json_t *obj, struct sandbox_spec *sp
         return apierr_set(&c->err, APIERR_VALIDATION, "snapshot is required");
     spec->vcpus = ch.has_vcpus ? ch.vcpus : l->default_vcpus;
     spec->memory_mib = ch.has_memory_mib ? ch.memory_mib : l->default_memory_mib;
-    spec->disk_gib = has_disk ? spec->disk_gib : l->default_disk_gib;
+    spec->disk_gib = has_disk ? spec->disk_gib : 0;    /* 0: sandbox.c's default */
     spec->idle_ttl_seconds = ch.has_idle_ttl ? ch.idle_ttl_seconds
                                              : l->default_idle_ttl_seconds;
     spec->delete_after_stop_seconds = ch.has_delete_after_stop

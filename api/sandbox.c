@@ -1,6 +1,7 @@
 /* Sandbox lifecycle on top of the store and the driver. */
 #include "sandbox.h"
 
+#include "agent_client.h"
 #include "apilog.h"
 #include "ports.h"
 #include "snapshot.h"
@@ -14,8 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#define POWEROFF_ASK_TIMEOUT_S 5  /* for the agent to take a power-off request */
 
 struct sandbox_paths {
     char dir[STORE_PATH_LEN];
@@ -63,10 +68,10 @@ static int save(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     return 0;
 }
 
-/* The sandbox's snapfs overlay on its snapshot's image (the disk has the
- * image's size: snapfs overlays cannot grow a disk, so disk_gib is not used). */
+/* The sandbox's snapfs overlay on its snapshot's image, disk_bytes large (0:
+ * the image's size; never less). sbx-init grows the root file system to fill it. */
 static int make_overlay(const struct sandbox_paths *p, const char *snapshot_id,
-                        struct apierr *err)
+                        uint64_t disk_bytes, struct apierr *err)
 {
     struct snapfs_store *store = snapfs_store_open(p->store, 0);
     int rc;
@@ -74,7 +79,7 @@ static int make_overlay(const struct sandbox_paths *p, const char *snapshot_id,
     if (!store)
         return apierr_set(err, APIERR_INTERNAL, "cannot open the snapshot store: %s",
                           snapfs_error());
-    rc = snapfs_overlay_create(store, snapshot_id, p->overlay);
+    rc = snapfs_overlay_create_sized(store, snapshot_id, p->overlay, disk_bytes);
     snapfs_store_close(store);
     if (rc < 0)
         return apierr_set(err, APIERR_INTERNAL, "cannot create the disk overlay: %s",
@@ -84,7 +89,7 @@ static int make_overlay(const struct sandbox_paths *p, const char *snapshot_id,
 
 /* STATE/sandboxes/ID/ with the overlay in it. */
 static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id,
-                          struct apierr *err)
+                          uint64_t disk_bytes, struct apierr *err)
 {
     char parent[STORE_PATH_LEN];
 
@@ -93,7 +98,7 @@ static int make_state_dir(const struct sandbox_paths *p, const char *snapshot_id
     if ((mkdir(parent, 0700) < 0 && errno != EEXIST) || mkdir(p->dir, 0700) < 0)
         return apierr_set(err, APIERR_INTERNAL, "cannot create %s: %s", p->dir,
                           strerror(errno));
-    return make_overlay(p, snapshot_id, err);
+    return make_overlay(p, snapshot_id, disk_bytes, err);
 }
 
 /* STATE/names/NAME -> ../sandboxes/ID, replaced atomically (sbx-router reads it). */
@@ -135,8 +140,12 @@ static void remove_state_dir(const struct sandbox_paths *p)
 
 static int check_running_quota(struct svc *svc, struct apierr *err)
 {
-    int64_t running = store_sandbox_count(svc->store, "running");
+    int64_t running = store_sandbox_count(svc->store, "running"),
+            stopping = store_sandbox_count(svc->store, "stopping");
 
+    if (running < 0 || stopping < 0)
+        return apierr_set(err, APIERR_INTERNAL, "database error");
+    running += stopping;        /* still holding their memory */
     if (running < 0)
         return apierr_set(err, APIERR_INTERNAL, "database error");
     if (running >= svc->limits.max_running)
@@ -161,7 +170,7 @@ static int boot(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
         return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' is %s", snap.name, snap.status);
     sandbox_paths(svc, rec, &p);
     /* Sandboxes made by an sbx-api of schema 1 have no snapfs overlay yet. */
-    if (access(p.overlay, F_OK) < 0 && make_overlay(&p, rec->snapshot_id, err))
+    if (access(p.overlay, F_OK) < 0 && make_overlay(&p, rec->snapshot_id, 0, err))
         return -1;
     struct driver_launch launch = {
         .sandbox_id = rec->id, .hostname = rec->name, .vcpus = rec->vcpus,
@@ -186,6 +195,24 @@ static int boot(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     return save(svc, rec, err);
 }
 
+/* The disk's size in GiB: spec's (never below the snapshot's size), or by
+ * default the larger of the default and the snapshot's size rounded up. */
+static int disk_size(struct svc *svc, const struct sandbox_spec *spec,
+                     const struct snapshot_rec *snap, int64_t *gib, struct apierr *err)
+{
+    int64_t snap_gib = (snap->size_bytes + (1ll << 30) - 1) >> 30;
+
+    if (spec->disk_gib && spec->disk_gib < snap_gib)
+        return apierr_set(err, APIERR_VALIDATION,
+                          "disk_gib %lld is smaller than snapshot '%s' (%lld bytes; at least %lld)",
+                          (long long)spec->disk_gib, snap->name, (long long)snap->size_bytes,
+                          (long long)snap_gib);
+    *gib = spec->disk_gib ? spec->disk_gib : svc->limits.default_disk_gib;
+    if (*gib < snap_gib)
+        *gib = snap_gib;
+    return 0;
+}
+
 static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct sandbox_rec *rec,
                       struct apierr *err)
 {
@@ -202,8 +229,8 @@ static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct s
         return store_err(rc, "snapshot", spec->snapshot, err);
     if (strcmp(snap.status, "ready"))
         return apierr_set(err, APIERR_CONFLICT, "snapshot '%s' is %s", snap.name, snap.status);
-    total = store_sandbox_count(svc->store, "running") + store_sandbox_count(svc->store, "stopped") +
-            store_sandbox_count(svc->store, "failed");
+    total = store_sandbox_count(svc->store, "running") + store_sandbox_count(svc->store, "stopping") +
+            store_sandbox_count(svc->store, "stopped") + store_sandbox_count(svc->store, "failed");
     if (total >= svc->limits.max_sandboxes)
         return apierr_set(err, APIERR_QUOTA, "at most %lld sandboxes may exist",
                           (long long)svc->limits.max_sandboxes);
@@ -215,7 +242,8 @@ static int new_record(struct svc *svc, const struct sandbox_spec *spec, struct s
     snprintf(rec->status, sizeof(rec->status), "stopped");
     rec->vcpus = spec->vcpus;
     rec->memory_mib = spec->memory_mib;
-    rec->disk_gib = spec->disk_gib;
+    if (disk_size(svc, spec, &snap, &rec->disk_gib, err))
+        return -1;
     rec->idle_ttl_seconds = spec->idle_ttl_seconds;
     rec->delete_after_stop_seconds = spec->delete_after_stop_seconds;
     rec->created_ms = rec->updated_ms = rec->last_activity_ms = svc_now_ms();
@@ -243,7 +271,8 @@ int sandbox_create(struct svc *svc, const struct sandbox_spec *spec, struct sand
     if (rc)
         return store_err(rc, "sandbox", spec->name, err);
     sandbox_paths(svc, out, &p);
-    if (make_state_dir(&p, out->snapshot_id, err) || mark_public(svc, spec, out->id, err) ||
+    if (make_state_dir(&p, out->snapshot_id, (uint64_t)out->disk_gib << 30, err) ||
+        mark_public(svc, spec, out->id, err) ||
         boot(svc, out, err)) {
         remove_state_dir(&p);
         store_sandbox_delete(svc->store, out->id);
@@ -278,6 +307,8 @@ int sandbox_start(struct svc *svc, const char *name, struct sandbox_rec *out,
         return -1;
     if (!strcmp(out->status, "running"))
         return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' is already running", name);
+    if (!strcmp(out->status, "stopping"))
+        return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' is stopping", name);
     if (check_running_quota(svc, err))
         return -1;
     if (boot(svc, out, err))
@@ -286,10 +317,73 @@ int sandbox_start(struct svc *svc, const char *name, struct sandbox_rec *out,
     return 0;
 }
 
-static int halt(struct svc *svc, struct sandbox_rec *rec, const char *reason, struct apierr *err)
+/* Asks the guest agent behind vsock to power the guest off: it stops the
+ * guest's processes, syncs and makes the root disk read-only first. */
+static int ask_poweroff(const char *vsock)
+{
+    struct timeval tv = { .tv_sec = POWEROFF_ASK_TIMEOUT_S };
+    struct agent_client c = { .fd = -1 };
+    int fd = agent_client_connect_vsock_uds(vsock, AGENT_VSOCK_PORT), rc;
+
+    if (fd < 0)
+        return fd;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    rc = agent_client_init(&c, fd);
+    if (rc == 0)
+        rc = agent_client_shutdown(&c);
+    agent_client_close(&c);
+    return rc;
+}
+
+/* The orderly first half of a stop, so that what the guest wrote without a
+ * sync survives: the guest is asked to power off and its VMM given
+ * svc->poweroff_timeout_ms to exit by itself. The service lock is released
+ * meanwhile, the sandbox marked "stopping" so that no request starts, execs
+ * in or deletes it; *rec is read again afterwards. */
+static int power_off_guest(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
 {
     struct driver_handle h = { .pid = rec->vmm_pid, .start_ticks = rec->vmm_start_ticks };
-    int rc = svc->driver->ops->stop(svc->driver->self, rec->id, &h);
+    struct sandbox_paths p;
+    int64_t t0 = svc_now_ms();
+    int rc, gone = 0;
+
+    if (svc->poweroff_timeout_ms <= 0)
+        return 0;
+    sandbox_paths(svc, rec, &p);
+    snprintf(rec->status, sizeof(rec->status), "stopping");
+    if (save(svc, rec, err))
+        return -1;
+    svc_unlock();
+    rc = ask_poweroff(p.vsock);
+    if (rc == 0)
+        gone = svc->driver->ops->wait_exit(svc->driver->self, &h, (int)svc->poweroff_timeout_ms);
+    svc_lock();
+    if (rc)
+        log_warn("sandbox %s: the guest agent did not take the power-off: %s", rec->name,
+                 strerror(-rc));
+    else if (!gone)
+        log_warn("sandbox %s: the guest did not power off within %lld ms", rec->name,
+                 (long long)svc->poweroff_timeout_ms);
+    else
+        log_debug("sandbox %s: the guest powered off in %lld ms", rec->name,
+                  (long long)(svc_now_ms() - t0));
+    rc = store_sandbox_get_by_id(svc->store, rec->id, rec);
+    return rc ? apierr_set(err, APIERR_INTERNAL, "database error") : 0;
+}
+
+/* Stops rec's VMM: orderly (a guest power-off) unless the sandbox's disk is
+ * about to be thrown away, then forced for what is left. */
+static int halt(struct svc *svc, struct sandbox_rec *rec, const char *reason, bool orderly,
+                struct apierr *err)
+{
+    struct driver_handle h;
+    int rc;
+
+    if (orderly && power_off_guest(svc, rec, err))
+        return -1;
+    h = (struct driver_handle){ .pid = rec->vmm_pid, .start_ticks = rec->vmm_start_ticks };
+    rc = svc->driver->ops->stop(svc->driver->self, rec->id, &h);
 
     if (rc == -ETIMEDOUT)
         return apierr_set(err, APIERR_TIMEOUT, "sbx-vmm of sandbox '%s' did not exit",
@@ -312,7 +406,7 @@ int sandbox_stop(struct svc *svc, const char *name, const char *reason, struct s
     if (strcmp(out->status, "running"))
         return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' is not running (status %s)",
                           name, out->status);
-    if (halt(svc, out, reason, err))
+    if (halt(svc, out, reason, true, err))
         return -1;
     log_info("sandbox %s stopped: %s", name, reason);
     return 0;
@@ -326,7 +420,9 @@ int sandbox_delete(struct svc *svc, const char *name, struct apierr *err)
 
     if (sandbox_get(svc, name, &rec, err))
         return -1;
-    if (!strcmp(rec.status, "running") && halt(svc, &rec, "deleted", err))
+    if (!strcmp(rec.status, "stopping"))
+        return apierr_set(err, APIERR_CONFLICT, "sandbox '%s' is stopping", name);
+    if (!strcmp(rec.status, "running") && halt(svc, &rec, "deleted", false, err))
         return -1;
     rc = store_sandbox_delete(svc->store, rec.id);
     if (rc)
@@ -360,7 +456,8 @@ int sandbox_touch(struct svc *svc, const char *name, struct apierr *err)
     return save(svc, &rec, err);
 }
 
-void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, const char *reason)
+void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, bool powered_off,
+                         const char *reason)
 {
     struct svc *svc = arg;
     struct sandbox_rec rec;
@@ -369,7 +466,7 @@ void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, const char *reason)
     if (store_sandbox_get_by_id(svc->store, sandbox_id, &rec) ||
         strcmp(rec.status, "running"))
         return;
-    snprintf(rec.status, sizeof(rec.status), "failed");
+    snprintf(rec.status, sizeof(rec.status), "%s", powered_off ? "stopped" : "failed");
     snprintf(rec.status_message, sizeof(rec.status_message), "%s", reason);
     rec.vmm_pid = rec.vmm_start_ticks = 0;
     rec.stopped_ms = svc_now_ms();
@@ -436,6 +533,11 @@ int sandbox_adopt_all(struct svc *svc)
         sandbox_paths(svc, rec, &p);
         if ((rc = make_name_link(svc, rec, &p)))
             log_warn("sandbox %s: cannot link %s: %s", rec->name, p.link, strerror(-rc));
+        if (!strcmp(rec->status, "stopping")) {     /* an sbx-api stopped amid a stop */
+            if (halt(svc, rec, "stopped while sbx-api restarted", false, &err))
+                log_err("sandbox %s: %s", rec->name, err.message);
+            continue;
+        }
         if (strcmp(rec->status, "running"))
             continue;
         if (svc->driver->ops->adopt(svc->driver->self, rec->id, &h) == 0) {
@@ -443,7 +545,7 @@ int sandbox_adopt_all(struct svc *svc)
             continue;
         }
         log_warn("sandbox %s: sbx-vmm pid %lld is gone", rec->name, (long long)rec->vmm_pid);
-        sandbox_on_vmm_exit(svc, rec->id, "sbx-vmm exited while sbx-api was not running");
+        sandbox_on_vmm_exit(svc, rec->id, false, "sbx-vmm exited while sbx-api was not running");
     }
     free(recs);
 out:

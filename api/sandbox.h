@@ -14,7 +14,9 @@
 struct sandbox_spec {
     const char *name;
     const char *snapshot;               /* snapshot id or name */
-    int64_t vcpus, memory_mib, disk_gib;
+    int64_t vcpus, memory_mib;
+    int64_t disk_gib;                   /* >= the snapshot's size; 0: the larger of the
+                                           default and the snapshot's size */
     int64_t idle_ttl_seconds, delete_after_stop_seconds;
     const unsigned *public_ports;       /* ports.h: made public before the boot */
     size_t n_public_ports;
@@ -38,16 +40,22 @@ int sandbox_update(struct svc *svc, const char *name, const struct sandbox_chang
 /* Boots a stopped or failed sandbox. */
 int sandbox_start(struct svc *svc, const char *name, struct sandbox_rec *out,
                   struct apierr *err);
-/* Stops a running sandbox; reason is recorded as its status message. */
+/* Stops a running sandbox: its guest is asked to power off (processes stopped,
+ * disks synced) and given svc->poweroff_timeout_ms, then its VMM is stopped by
+ * force. The service lock is released while the guest powers off, the sandbox
+ * being "stopping" meanwhile. reason is recorded as its status message. */
 int sandbox_stop(struct svc *svc, const char *name, const char *reason, struct sandbox_rec *out,
                  struct apierr *err);
-/* Stops it if needed, then removes its row and state directory. */
+/* Stops it if needed (by force: its disk goes too), then removes its row and
+ * state directory. A sandbox that is stopping is a conflict. */
 int sandbox_delete(struct svc *svc, const char *name, struct apierr *err);
 /* Records activity now (resets the idle timer). */
 int sandbox_touch(struct svc *svc, const char *name, struct apierr *err);
 
-/* driver_exit_cb: marks the sandbox failed with reason. arg is the svc. */
-void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, const char *reason);
+/* driver_exit_cb: marks a running sandbox stopped (its guest powered off) or
+ * failed, with reason. arg is the svc. */
+void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, bool powered_off,
+                         const char *reason);
 /* At start-up: re-makes every sandbox's STATE/names/NAME link, adopts the VMM
  * of every sandbox recorded as running, or marks it failed when that VMM is
  * gone. Returns how many were adopted. */

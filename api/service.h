@@ -29,6 +29,7 @@ struct svc {
     const char *state_dir;              /* sandboxes/<id>/ live under it */
     const char *snapshot_dir;           /* registered images must live under it */
     struct svc_limits limits;
+    int64_t poweroff_timeout_ms;        /* a stop's wait for the guest to power off; 0: none */
 };
 
 /* The one process-wide lock. Every store and driver call runs under it: HTTP

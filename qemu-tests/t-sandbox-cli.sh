@@ -2,7 +2,9 @@
 # the real sbx CLI, real sandboxes under sbx-vmm. Create; exec with exit codes,
 # streaming and stdin; console; cp both ways; a tunnel fetched with curl; ssh-setup
 # then a real ssh through the ProxyCommand; a service URL through sbx-router; stop and
-# start keep a file; capture, and a second sandbox from the capture sees the file;
+# start keep a file written without a sync (the stop powers the guest off in order);
+# capture, and a second sandbox from the capture sees the file; a guest that powers
+# itself off is stopped, not failed;
 # a restart of sbx-api keeps the sandbox reachable; idle TTL stops a sandbox and
 # delete-after-stop deletes it.
 # timeout: 1500
@@ -105,6 +107,12 @@ check "exit code passed through" 7 "$?"
 check "stderr kept apart" "err" "$("$SBX" exec box1 -- sh -c 'echo out; echo err >&2' 2>&1 >/dev/null)"
 check "stdin fed" "3" "$(printf 'a\nb\nc\n' | "$SBX" exec box1 -- wc -l)"
 check "python3 in the default snapshot" "Python 3" "$("$SBX" exec box1 -- python3 --version | cut -c1-8)"
+# The default disk (8 GiB) is larger than the snapshot (4 GiB): the root grew to fill it.
+size=$("$SBX" exec box1 -- df -B1M --output=size / | tail -n 1 | tr -d ' ')
+[[ $size -gt 7500 ]] && ok "root grown to the 8 GiB disk ($size MiB)" ||
+    bad "root file system is $size MiB, not about 8 GiB"
+box1_id=$("$SBX" get box1 | json 'd["id"]')
+echo "box1's overlay after boot: $(du -sm "$state/sandboxes/$box1_id/overlay" | cut -f1) MiB"
 # Streaming: the first line arrives before the command ends.
 first=$( { "$SBX" exec box1 -- sh -c 'echo one; sleep 3; echo two' | {
     read -r l; echo "$l $(date +%s.%N)"; cat > /dev/null; }; } )
@@ -162,10 +170,12 @@ if [[ -x $B/bin/sbx-router ]]; then
     check "service URL without token" 401 "$code"
 fi
 
-step "stop and start keep a file"
-"$SBX" exec box1 -- sh -c 'echo persisted > /root/keep && sync'
+step "stop and start keep a file written without a sync"
+"$SBX" exec box1 -- sh -c 'echo persisted > /root/keep'
 "$SBX" stop box1 > /dev/null || bad "stop"
 check "stopped" stopped "$("$SBX" get box1 | json 'd["status"]')"
+grep -q "the guest did not power off\|did not take the power-off" "$work/api.log" &&
+    bad "stop was not orderly: $(grep power-off "$work/api.log" | tail -n 1)"
 "$SBX" start box1 > /dev/null || bad "start"
 exec_ready box1
 check "file kept over stop/start" persisted "$("$SBX" exec box1 -- cat /root/keep)"
@@ -174,10 +184,24 @@ step "capture"
 "$SBX" exec box1 -- sh -c 'echo captured > /root/cap && sync'
 out=$("$SBX" snapshot capture snap1 --box box1 2>&1) || bad "capture: $out"
 wait_snapshot snap1
-"$SBX" create box2 --snapshot snap1 --vcpus 1 --memory 384mb > /dev/null || fatal "create box2"
+"$SBX" create box2 --snapshot snap1 --vcpus 1 --memory 384mb --disk 10 > /dev/null ||
+    fatal "create box2"
 exec_ready box2
+size=$("$SBX" exec box2 -- df -B1M --output=size / | tail -n 1 | tr -d ' ')
+[[ $size -gt 9500 ]] && ok "a 10 GiB disk over the 8 GiB capture ($size MiB)" ||
+    bad "box2's root file system is $size MiB, not about 10 GiB"
 check "capture seen by a second sandbox" captured "$("$SBX" exec box2 -- cat /root/cap)"
 check "box1 still runs after capture" hello "$("$SBX" exec box1 -- echo hello)"
+# The guest powers itself off (reboot(2), RB_POWER_OFF): stopped, not failed.
+"$SBX" exec box2 -- python3 -c 'import ctypes; ctypes.CDLL(None).reboot(0x4321fedc)' \
+    > /dev/null 2>&1
+for ((i = 0; i < 60; i++)); do
+    s=$("$SBX" get box2 2>/dev/null | json 'd["status"]' 2>/dev/null)
+    [[ $s == running ]] || break
+    sleep 1
+done
+check "a guest's own power-off" "stopped: the guest powered off" \
+    "$s: $("$SBX" get box2 | json 'd["status_message"]')"
 "$SBX" delete box2 > /dev/null || bad "delete box2"
 
 step "restart of sbx-api"

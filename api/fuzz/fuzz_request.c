@@ -38,6 +38,14 @@ static int null_stop(void *self, const char *id, const struct driver_handle *h)
     return 0;
 }
 
+static int null_wait_exit(void *self, const struct driver_handle *h, int timeout_ms)
+{
+    (void)self;
+    (void)h;
+    (void)timeout_ms;
+    return 1;
+}
+
 static int null_status(void *self, const struct driver_handle *h)
 {
     (void)self;
@@ -59,7 +67,8 @@ static void null_destroy(void *self)
 }
 
 static const struct driver_ops null_ops = {
-    .name = "null", .start = null_start, .stop = null_stop, .status = null_status,
+    .name = "null", .start = null_start, .stop = null_stop, .wait_exit = null_wait_exit,
+    .status = null_status,
     .adopt = null_adopt, .destroy = null_destroy,
 };
 

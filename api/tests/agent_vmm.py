@@ -5,7 +5,8 @@ sbx-api starts it like sbx-vmm. It runs `sbx-init --agent-unix SOCK` (path in
 $SBX_TEST_INIT) as an ordinary process and serves the VMM's vsock bridge at the
 --vsock-uds path: a client writes "CONNECT 52\\n", gets "OK 52\\n", and its
 bytes are relayed to the agent's Unix socket. It exits on SIGTERM or when the
-test process ($SBX_TEST_PID) is gone. The bridge itself is
+test process ($SBX_TEST_PID) is gone; with status 0, as sbx-vmm does when its
+guest powers off, once the agent has served a SHUTDOWN and exited 0. The bridge itself is
 scripts/testlib/vmm_standin.py."""
 import ctypes
 import os
@@ -45,8 +46,11 @@ def main():
     def tick():
         if vmm_standin.process_gone(test_pid):
             stop()
+        if agent.poll() == 0:
+            print("agent_vmm: the guest powered off", file=sys.stderr)
+            return 0
         if agent.poll() is not None:
-            print("agent_vmm: the agent exited", file=sys.stderr)
+            print("agent_vmm: the agent exited with %d" % agent.returncode, file=sys.stderr)
             return 4
         return None
 

@@ -312,8 +312,9 @@ static void check_image_bytes(const char *image, const char *parent, const char 
 
     CHECK(buf && st);
     CHECK(snapfs_image_info(st, image, &info) == 0);
+    /* A capture has the sandbox's disk size: the default 8 GiB over a 1 GiB snapshot. */
     if (parent)
-        CHECK(!strcmp(info.parent, parent) && info.virtual_size == GIB);
+        CHECK(!strcmp(info.parent, parent) && info.virtual_size == 8 * GIB);
     d = snapfs_disk_open(st, image, NULL, NULL);
     CHECK(d != NULL);
     CHECK(snapfs_pread(d, buf, len, WRITE_OFF) == 0);
@@ -362,6 +363,10 @@ static void capture(struct server *s, const char *base_id)
                   409);
     create_box(s, "from-cap", "cap", id);
     expect_status(s, "DELETE", "/v1/sandboxes/from-cap", NULL, 204);
+    /* A disk smaller than the snapshot is refused. */
+    api(s, "POST", "/v1/sandboxes", "{\"name\":\"small\",\"snapshot\":\"cap\",\"disk_gib\":4}", &r);
+    CHECK(r.status == 400 && strstr(r.body, "smaller than snapshot"));
+    reply_free(&r);
     expect_status(s, "DELETE", "/v1/sandboxes/cap-box", NULL, 204);
     expect_status(s, "DELETE", "/v1/snapshots/cap", NULL, 204);
     snprintf(path, sizeof(path), "%s/images/%s", store_path, cap_id);
