@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,9 @@ struct reg {
     struct oci_ref ref;
     char base[300];                 /* scheme://host */
     bool plain_http;
-    char *token;
+    char *basic;                    /* "Authorization: Basic ..." of the login, or NULL */
+    char *bearer;                   /* "Authorization: Bearer TOKEN" once there is one */
+    bool use_basic;                 /* the registry challenged with Basic: send basic */
     char **run;                     /* the image's run settings (oci_check_config) */
     char *msg;
     size_t len;
@@ -141,23 +144,44 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-/* GET url into s; the HTTP status, or -1 with msg. */
-static long http_get(struct reg *r, const char *url, const char *accept, bool auth,
+/* free() of a string that held a secret, wiped first. */
+static void free_secret(char *p)
+{
+    if (p) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
+
+/* curl_slist_free_all, the copies of the headers (Authorization) wiped first. */
+static void free_headers(struct curl_slist *hdrs)
+{
+    for (struct curl_slist *h = hdrs; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data));
+    curl_slist_free_all(hdrs);
+}
+
+/* The Authorization header line for the registry itself, or NULL. */
+static const char *registry_authz(const struct reg *r)
+{
+    return r->use_basic ? r->basic : r->bearer;
+}
+
+/* GET url into s, with header line authz when not NULL (curl leaves it out
+ * of redirects to another host); the HTTP status, or -1 with msg. */
+static long http_get(struct reg *r, const char *url, const char *accept, const char *authz,
                      struct sink *s)
 {
     const char *protos = r->plain_http ? "http,https" : "https";
     struct curl_slist *hdrs = NULL;
-    char bearer[TOKEN_MAX + 32];
     CURLcode cc;
     long code = 0;
 
     curl_easy_reset(r->curl);
     if (accept)
         hdrs = curl_slist_append(hdrs, accept);
-    if (auth && r->token) {
-        snprintf(bearer, sizeof(bearer), "Authorization: Bearer %s", r->token);
-        hdrs = curl_slist_append(hdrs, bearer);
-    }
+    if (authz)
+        hdrs = curl_slist_append(hdrs, authz);
     s->curl = r->curl;
     curl_easy_setopt(r->curl, CURLOPT_URL, url);
     curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, hdrs);
@@ -175,7 +199,7 @@ static long http_get(struct reg *r, const char *url, const char *accept, bool au
     curl_easy_setopt(r->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(r->curl, CURLOPT_HEADERDATA, s);
     cc = curl_easy_perform(r->curl);
-    curl_slist_free_all(hdrs);
+    free_headers(hdrs);
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &code);
     if (s->too_big) {
         snprintf(r->msg, r->len, "a response larger than expected (%lld bytes)",
@@ -217,10 +241,52 @@ static void challenge_param(const char *h, const char *key, char *out, size_t le
     }
 }
 
-/* Anonymous token for the challenge in auth (the bearer flow of Docker Hub). */
+/* "HOST" or "HOST:PORT" of url into out; -1 when it is not a URL. plain
+ * says whether its scheme is http. */
+static int url_host(const char *url, char *out, size_t len, bool *plain)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);       /* only when given */
+        snprintf(out, len, "%.200s%s%.8s", host, port ? ":" : "", port ? port : "");
+        *plain = !strcasecmp(scheme, "http");
+        rc = 0;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* Where the login may go as a token request: realm over HTTPS, or over plain
+ * HTTP to a host named with --insecure-registry. Fills host (for messages). */
+static int check_realm(struct reg *r, const char *realm, char *host, size_t len)
+{
+    bool plain;
+
+    if (url_host(realm, host, len, &plain)) {
+        snprintf(r->msg, r->len, "the registry's token realm is not a URL: %.100s", realm);
+        return -1;
+    }
+    if (plain && !is_insecure(host)) {
+        snprintf(r->msg, r->len, "the token realm %.100s is plain HTTP and %.100s is not an "
+                 "insecure registry: the credentials are not sent there", realm, host);
+        return -1;
+    }
+    return 0;
+}
+
+/* The bearer token for the challenge in auth (the flow of Docker Hub): asked
+ * for with the login as Basic auth when there is one, anonymously if not. */
 static int get_token(struct reg *r, const char *auth)
 {
-    char realm[1024], service[256], scope[600], url[2400];
+    char realm[1024], service[256], scope[600], url[2400], host[256];
     struct sink s = { .fd = -1, .max = TOKEN_MAX };
     char *esc_service, *esc_scope;
     json_t *doc = NULL;
@@ -228,14 +294,11 @@ static int get_token(struct reg *r, const char *auth)
     long code;
     int rc = -1;
 
-    if (strncasecmp(auth, "Bearer ", 7)) {
-        snprintf(r->msg, r->len, "the registry wants credentials (%.40s), none are supported",
-                 auth[0] ? auth : "no challenge");
-        return -1;
-    }
     challenge_param(auth, "realm", realm, sizeof(realm));
     challenge_param(auth, "service", service, sizeof(service));
     challenge_param(auth, "scope", scope, sizeof(scope));
+    if (r->basic && check_realm(r, realm, host, sizeof(host)))
+        return -1;
     if (!scope[0])
         snprintf(scope, sizeof(scope), "repository:%s:pull", r->ref.repo);
     esc_service = curl_easy_escape(r->curl, service, 0);
@@ -244,9 +307,13 @@ static int get_token(struct reg *r, const char *auth)
              esc_service ? esc_service : "", esc_scope ? esc_scope : "");
     curl_free(esc_service);
     curl_free(esc_scope);
-    code = http_get(r, url, NULL, false, &s);
+    code = http_get(r, url, NULL, r->basic, &s);
     if (code < 0)
         goto out;
+    if (r->basic && (code == 401 || code == 403)) {
+        snprintf(r->msg, r->len, "registry credentials refused by %s: HTTP %ld", host, code);
+        goto out;
+    }
     if (code != 200) {
         snprintf(r->msg, r->len, "token request to %.100s: HTTP %ld", realm, code);
         goto out;
@@ -260,13 +327,46 @@ static int get_token(struct reg *r, const char *auth)
             snprintf(r->msg, r->len, "the token response holds no token");
         goto out;
     }
-    free(r->token);
-    r->token = strdup(tok);
-    rc = r->token ? 0 : -1;
+    free_secret(r->bearer);
+    if (asprintf(&r->bearer, "Authorization: Bearer %s", tok) < 0) {
+        r->bearer = NULL;
+        snprintf(r->msg, r->len, "out of memory");
+        goto out;
+    }
+    rc = 0;
 out:
     json_decref(doc);
+    if (s.buf)
+        explicit_bzero(s.buf, s.len);
     free(s.buf);
     return rc;
+}
+
+/* Answers the registry's 401 challenge auth: a bearer token, or the login as
+ * Basic auth from now on. Returns 0 (ask again), or -1 with msg. */
+static int answer_challenge(struct reg *r, const char *auth)
+{
+    bool basic = !strncasecmp(auth, "Basic", 5) && (auth[5] == ' ' || !auth[5]);
+
+    if (!strncasecmp(auth, "Bearer ", 7))
+        return get_token(r, auth);
+    if (basic && !r->basic) {
+        snprintf(r->msg, r->len, "the registry %.200s wants a username and password (%.60s), "
+                 "none were given (registry_auth)", r->ref.registry, auth);
+        return -1;
+    }
+    if (basic && r->use_basic) {
+        snprintf(r->msg, r->len, "registry credentials refused by %.200s: HTTP 401",
+                 r->ref.registry);
+        return -1;
+    }
+    if (basic) {
+        r->use_basic = true;
+        return 0;
+    }
+    snprintf(r->msg, r->len, "the registry wants credentials (%.40s), none are supported",
+             auth[0] ? auth : "no challenge");
+    return -1;
 }
 
 /* "CODE: message" of a registry error body, else its start. */
@@ -296,12 +396,18 @@ static int reg_get(struct reg *r, const char *kind, const char *name, const char
     long code;
 
     snprintf(url, sizeof(url), "%s/v2/%s/%s/%s", r->base, r->ref.repo, kind, name);
-    code = http_get(r, url, accept, true, s);
-    /* No token yet, or it expired (Docker Hub's last 5 minutes): one new one. */
+    code = http_get(r, url, accept, registry_authz(r), s);
+    /* No token yet, or it expired (Docker Hub's last 5 minutes): one new one;
+     * or the login, for a registry that wants Basic auth. */
     if (code == 401) {
-        if (get_token(r, s->auth))
+        if (answer_challenge(r, s->auth))
             return -1;
-        code = http_get(r, url, accept, true, s);
+        code = http_get(r, url, accept, registry_authz(r), s);
+    }
+    if (code == 401 && r->use_basic) {
+        snprintf(r->msg, r->len, "registry credentials refused by %.200s: HTTP 401",
+                 r->ref.registry);
+        return -1;
     }
     if (code < 0)
         return -1;
@@ -454,8 +560,33 @@ static void curl_init_once(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-int oci_registry_pull(const char *refstr, const char *work, const char *root,
-                      struct oci_budget *budget, char **run, char *msg, size_t len)
+/* "Authorization: Basic base64(USER:PASSWORD)" of auth into r->basic. */
+static int make_basic(struct reg *r, const struct oci_registry_auth *auth)
+{
+    static const char prefix[] = "Authorization: Basic ";
+    size_t n = strlen(auth->username) + 1 + strlen(auth->password);
+    char *plain = malloc(n + 1), *line = malloc(sizeof(prefix) + 4 * ((n + 2) / 3));
+    int rc = -1;
+
+    if (!plain || !line) {
+        snprintf(r->msg, r->len, "out of memory");
+        goto out;
+    }
+    snprintf(plain, n + 1, "%s:%s", auth->username, auth->password);
+    memcpy(line, prefix, sizeof(prefix) - 1);
+    EVP_EncodeBlock((unsigned char *)line + sizeof(prefix) - 1, (unsigned char *)plain, (int)n);
+    r->basic = line;
+    line = NULL;
+    rc = 0;
+out:
+    free_secret(plain);
+    free(line);
+    return rc;
+}
+
+int oci_registry_pull(const char *refstr, const struct oci_registry_auth *auth,
+                      const char *work, const char *root, struct oci_budget *budget, char **run,
+                      char *msg, size_t len)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct reg r = { .run = run, .msg = msg, .len = len };
@@ -474,13 +605,16 @@ int oci_registry_pull(const char *refstr, const char *work, const char *root,
         snprintf(msg, len, "out of memory");
         goto out;
     }
+    if (auth && make_basic(&r, auth))
+        goto out;
     if (resolve(&r, m) || get_config(&r, &m->config) ||
         pull_layers(&r, m, work, root, budget))
         goto out;
     rc = 0;
 out:
     free(m);
-    free(r.token);
+    free_secret(r.basic);
+    free_secret(r.bearer);
     if (r.curl)
         curl_easy_cleanup(r.curl);
     return rc;

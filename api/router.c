@@ -81,14 +81,68 @@ static int h_snapshot_list(struct route_ctx *c)
     return 0;
 }
 
-/* {name, source, capacity_gib} and {name, docker_image, capacity_gib} build in
- * the background (201, building); {name, image_path} imports a raw image from
- * the snapshot directory at once. */
+#define REGISTRY_USER_MAX 256
+#define REGISTRY_PASSWORD_MAX 8192
+
+/* String field key of the registry_auth object a (1..max bytes, no NUL) into
+ * *out; the messages never quote the value. */
+static int auth_str(struct route_ctx *c, json_t *a, const char *key, size_t max,
+                    const char **out)
+{
+    json_t *v = json_object_get(a, key);
+    size_t len = json_string_length(v);
+
+    *out = NULL;
+    if (!json_is_string(v) || len == 0 || len > max || strlen(json_string_value(v)) != len)
+        return apierr_set(&c->err, APIERR_VALIDATION,
+                          "registry_auth.%s is required: a string of 1 to %zu bytes", key, max);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* The optional registry_auth object {username, password} of a snapshot build
+ * body into *user and *pass (borrowed from obj; both NULL when absent). */
+static int registry_auth_field(struct route_ctx *c, json_t *obj, const char **user,
+                               const char **pass)
+{
+    static const char *const allowed[] = { "username", "password", NULL };
+    json_t *a = json_object_get(obj, "registry_auth");
+
+    *user = *pass = NULL;
+    if (!a)
+        return 0;
+    if (!json_is_object(a))
+        return apierr_set(&c->err, APIERR_VALIDATION,
+                          "registry_auth must be an object {username, password}");
+    if (valid_known_fields(a, allowed, &c->err) ||
+        auth_str(c, a, "username", REGISTRY_USER_MAX, user) ||
+        auth_str(c, a, "password", REGISTRY_PASSWORD_MAX, pass))
+        return -1;
+    for (const char *p = *user; *p; p++)
+        if (*p == ':' || (unsigned char)*p < 0x20 || *p == 0x7f)
+            return apierr_set(&c->err, APIERR_VALIDATION, "registry_auth.username must not "
+                              "contain ':' or control characters");
+    return 0;
+}
+
+/* Wipes the password of the body's registry_auth (jansson's copy) before the
+ * body is freed. */
+static void wipe_registry_auth(json_t *obj)
+{
+    json_t *p = json_object_get(json_object_get(obj, "registry_auth"), "password");
+
+    if (json_is_string(p))
+        explicit_bzero((char *)json_string_value(p), json_string_length(p));
+}
+
+/* {name, source, capacity_gib} and {name, docker_image, capacity_gib,
+ * registry_auth} build in the background (201, building); {name, image_path}
+ * imports a raw image from the snapshot directory at once. */
 static int h_snapshot_create(struct route_ctx *c)
 {
     static const char *const allowed[] = { "name", "source", "capacity_gib", "image_path",
-                                           "docker_image", NULL };
-    const char *name, *source, *image, *docker;
+                                           "docker_image", "registry_auth", NULL };
+    const char *name, *source, *image, *docker, *reg_user, *reg_pass;
     int64_t capacity = SNAPSHOT_DEFAULT_CAPACITY_GIB;
     struct snapshot_rec rec;
     json_t *obj = body_object(c, allowed);
@@ -102,18 +156,22 @@ static int h_snapshot_create(struct route_ctx *c)
         valid_str_field(obj, "image_path", 1000, &image, &c->err) ||
         valid_str_field(obj, "docker_image", 1000, &docker, &c->err) ||
         valid_int_field(obj, "capacity_gib", 1, c->r->svc->limits.max_disk_gib, &capacity,
-                        &has_capacity, &c->err))
+                        &has_capacity, &c->err) ||
+        registry_auth_field(c, obj, &reg_user, &reg_pass))
         goto out;
     if (!name || (!!source + !!image + !!docker) != 1) {
         apierr_set(&c->err, APIERR_VALIDATION,
                    "name and one of source, docker_image, image_path are required");
         goto out;
     }
-    if (docker) {
-        char ref[1024 + 16];
-        snprintf(ref, sizeof(ref), "docker://%s", docker);
-        rc = snapshot_build(c->r->svc, name, ref, capacity, &rec, &c->err);
-    } else if (source)
+    if (reg_user && !docker) {
+        apierr_set(&c->err, APIERR_VALIDATION, "registry_auth goes with docker_image only");
+        goto out;
+    }
+    if (docker)
+        rc = snapshot_build_docker(c->r->svc, name, docker, capacity, reg_user, reg_pass, &rec,
+                                   &c->err);
+    else if (source)
         rc = snapshot_build(c->r->svc, name, source, has_capacity ? capacity
                                                                    : SNAPSHOT_DEFAULT_CAPACITY_GIB,
                             &rec, &c->err);
@@ -122,6 +180,7 @@ static int h_snapshot_create(struct route_ctx *c)
     if (rc == 0)
         reply(c, 201, snapshot_to_json(c->r->svc, &rec));
 out:
+    wipe_registry_auth(obj);
     json_decref(obj);
     return rc;
 }

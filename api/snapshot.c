@@ -3,6 +3,7 @@
 
 #include "apilog.h"
 #include "oci_ref.h"
+#include "oci_registry.h"
 #include "validate.h"
 
 #include "../snapfs/snapfs.h"
@@ -26,7 +27,31 @@ struct build_job {
     char source[STORE_PATH_LEN];
     enum snap_source kind;
     int64_t capacity_gib;
+    char *reg_user, *reg_password;  /* the registry login of a pull, or NULL */
 };
+
+/* free() of a string that held a secret, wiped first. */
+static void free_secret(char *p)
+{
+    if (p) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
+
+/* Wipes and drops the job's registry login. */
+static void job_forget_login(struct build_job *job)
+{
+    free_secret(job->reg_user);
+    free_secret(job->reg_password);
+    job->reg_user = job->reg_password = NULL;
+}
+
+static void job_free(struct build_job *job)
+{
+    job_forget_login(job);
+    free(job);
+}
 
 bool snap_lock(void)
 {
@@ -196,14 +221,18 @@ out:
 static void *build_main(void *arg)
 {
     struct build_job *job = arg;
+    struct oci_registry_auth auth = { .username = job->reg_user,
+                                      .password = job->reg_password };
     char msg[STORE_MSG_LEN] = "", *config = NULL;
     int rc;
 
     rc = snapbuild_make_image(job->svc->state_dir, job->id, job->name, job->kind, job->source,
-                              job->capacity_gib, &config, msg, sizeof(msg));
+                              job->reg_user ? &auth : NULL, job->capacity_gib, &config, msg,
+                              sizeof(msg));
+    job_forget_login(job);
     snapshot_finish(job->svc, job->id, rc == 0, msg, config);
     free(config);
-    free(job);
+    job_free(job);
     return NULL;
 }
 
@@ -242,26 +271,44 @@ int snapshot_insert_row(struct svc *svc, const char *name, const char *source,
     return 0;
 }
 
-static int start_build(struct svc *svc, const char *name, const char *source,
-                       enum snap_source kind, int64_t capacity_gib, struct snapshot_rec *out,
-                       struct apierr *err)
+/* A job for a build of kind, with copies of the registry login auth (NULL:
+ * none); NULL when out of memory. */
+static struct build_job *new_job(struct svc *svc, enum snap_source kind, int64_t capacity_gib,
+                                 const struct oci_registry_auth *auth)
 {
     struct build_job *job = calloc(1, sizeof(*job));
+
+    if (!job)
+        return NULL;
+    *job = (struct build_job){ .svc = svc, .kind = kind, .capacity_gib = capacity_gib };
+    if (auth && (!(job->reg_user = strdup(auth->username)) ||
+                 !(job->reg_password = strdup(auth->password)))) {
+        job_free(job);
+        return NULL;
+    }
+    return job;
+}
+
+static int start_build(struct svc *svc, const char *name, const char *source,
+                       enum snap_source kind, int64_t capacity_gib,
+                       const struct oci_registry_auth *auth, struct snapshot_rec *out,
+                       struct apierr *err)
+{
+    struct build_job *job = new_job(svc, kind, capacity_gib, auth);
     int rc;
 
     if (!job)
         return apierr_set(err, APIERR_INTERNAL, "out of memory");
     if (snapshot_insert_row(svc, name, source, out, err)) {
-        free(job);
+        job_free(job);
         return -1;
     }
-    *job = (struct build_job){ .svc = svc, .kind = kind, .capacity_gib = capacity_gib };
     snprintf(job->id, sizeof(job->id), "%s", out->id);
     snprintf(job->name, sizeof(job->name), "%s", name);
     snprintf(job->source, sizeof(job->source), "%.*s", (int)sizeof(job->source) - 1, source);
     rc = start_thread(job);
     if (rc) {
-        free(job);
+        job_free(job);
         store_snapshot_delete(svc->store, out->id);
         return apierr_set(err, APIERR_INTERNAL, "cannot start a build thread: %s",
                           strerror(-rc));
@@ -270,25 +317,38 @@ static int start_build(struct svc *svc, const char *name, const char *source,
     return 0;
 }
 
-/* source "docker://REF": checks REF now, pulls it on the build thread. */
-static int build_from_registry(struct svc *svc, const char *name, const char *source,
-                               int64_t capacity_gib, struct snapshot_rec *out,
-                               struct apierr *err)
+/* Image reference image: checks it now, pulls it on the build thread (with
+ * the login auth when not NULL). */
+static int build_from_registry(struct svc *svc, const char *name, const char *image,
+                               int64_t capacity_gib, const struct oci_registry_auth *auth,
+                               struct snapshot_rec *out, struct apierr *err)
 {
     char why[STORE_MSG_LEN], full[STORE_PATH_LEN - 16], canon[STORE_PATH_LEN];
     struct oci_ref ref;
     bool taken;
     int rc;
 
-    if (oci_ref_parse(source + strlen(SNAP_DOCKER_PREFIX), &ref, why, sizeof(why)))
-        return apierr_set(err, APIERR_VALIDATION, "docker_image %.200s: %s",
-                          source + strlen(SNAP_DOCKER_PREFIX), why);
+    if (oci_ref_parse(image, &ref, why, sizeof(why)))
+        return apierr_set(err, APIERR_VALIDATION, "docker_image %.200s: %s", image, why);
     oci_ref_format(&ref, full, sizeof(full));
     snprintf(canon, sizeof(canon), "%s%s", SNAP_DOCKER_PREFIX, full);
     taken = snap_lock();
-    rc = start_build(svc, name, canon, SNAP_SRC_REGISTRY, capacity_gib, out, err);
+    rc = start_build(svc, name, canon, SNAP_SRC_REGISTRY, capacity_gib, auth, out, err);
     snap_unlock(taken);
     return rc;
+}
+
+int snapshot_build_docker(struct svc *svc, const char *name, const char *image,
+                          int64_t capacity_gib, const char *username, const char *password,
+                          struct snapshot_rec *out, struct apierr *err)
+{
+    struct oci_registry_auth auth = { .username = username, .password = password };
+
+    if (!username != !password)
+        return apierr_set(err, APIERR_VALIDATION,
+                          "registry_auth needs both username and password");
+    return build_from_registry(svc, name, image, capacity_gib, username ? &auth : NULL, out,
+                               err);
 }
 
 int snapshot_build(struct svc *svc, const char *name, const char *source, int64_t capacity_gib,
@@ -300,7 +360,8 @@ int snapshot_build(struct svc *svc, const char *name, const char *source, int64_
     int rc;
 
     if (!strncmp(source, SNAP_DOCKER_PREFIX, strlen(SNAP_DOCKER_PREFIX)))
-        return build_from_registry(svc, name, source, capacity_gib, out, err);
+        return build_from_registry(svc, name, source + strlen(SNAP_DOCKER_PREFIX),
+                                   capacity_gib, NULL, out, err);
     if (!realpath(source, real))
         return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, strerror(errno));
     if (strlen(real) >= STORE_PATH_LEN)
@@ -308,7 +369,7 @@ int snapshot_build(struct svc *svc, const char *name, const char *source, int64_
     if (snapbuild_source_kind(real, &kind, why, sizeof(why)))
         return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, why);
     taken = snap_lock();
-    rc = start_build(svc, name, real, kind, capacity_gib, out, err);
+    rc = start_build(svc, name, real, kind, capacity_gib, NULL, out, err);
     snap_unlock(taken);
     return rc;
 }

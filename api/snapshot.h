@@ -33,6 +33,15 @@ void snapshot_shutdown(struct svc *svc);
 int snapshot_build(struct svc *svc, const char *name, const char *source, int64_t capacity_gib,
                    struct snapshot_rec *out, struct apierr *err);
 
+/* Starts building snapshot name from container image reference image (as
+ * snapshot_build with source "docker://IMAGE"), pulled with the registry login
+ * username and password when both are given (both NULL: anonymously). The
+ * login is copied for the build thread alone: never stored, logged or put in
+ * a message, and wiped once the pull is over. */
+int snapshot_build_docker(struct svc *svc, const char *name, const char *image,
+                          int64_t capacity_gib, const char *username, const char *password,
+                          struct snapshot_rec *out, struct apierr *err);
+
 /* Imports image_path (a raw disk image that must resolve inside
  * svc->snapshot_dir) as snapshot name, synchronously: *out is ready. */
 int snapshot_register(struct svc *svc, const char *name, const char *image_path,

@@ -258,10 +258,11 @@ static int untar(const char *tarball, const char *dir, const char *log, char *ms
 }
 
 /* The root folder of a tarball or a container image at root; a container
- * image's run settings (oci_check_config) in *run. */
-static int make_root(enum snap_source kind, const char *source, const char *work,
-                     const char *root, int64_t capacity_gib, const char *log, char **run,
-                     char *msg, size_t len)
+ * image's run settings (oci_check_config) in *run; auth: the registry login
+ * of a pull (NULL: anonymous). */
+static int make_root(enum snap_source kind, const char *source,
+                     const struct oci_registry_auth *auth, const char *work, const char *root,
+                     int64_t capacity_gib, const char *log, char **run, char *msg, size_t len)
 {
     struct oci_budget budget = { .limit = capacity_gib << 30 };
 
@@ -275,8 +276,8 @@ static int make_root(enum snap_source kind, const char *source, const char *work
         return oci_layout_apply(source, root, &budget, run, msg, len);
     if (kind == SNAP_SRC_OCI_TAR)
         return oci_layout_apply_archive(source, work, root, &budget, run, msg, len);
-    return oci_registry_pull(source + strlen(SNAP_DOCKER_PREFIX), work, root, &budget, run,
-                             msg, len);
+    return oci_registry_pull(source + strlen(SNAP_DOCKER_PREFIX), auth, work, root, &budget,
+                             run, msg, len);
 }
 
 /* An ext4 image of capacity_gib at img with the contents of root. */
@@ -354,7 +355,8 @@ int snapbuild_import(const char *state_dir, const char *raw, const char *id, con
 }
 
 int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
-                         enum snap_source kind, const char *source, int64_t capacity_gib,
+                         enum snap_source kind, const char *source,
+                         const struct oci_registry_auth *auth, int64_t capacity_gib,
                          char **image_config, char *msg, size_t msglen)
 {
     char work[STORE_PATH_LEN], root[STORE_PATH_LEN + 8], img[STORE_PATH_LEN + 16],
@@ -372,7 +374,8 @@ int snapbuild_make_image(const char *state_dir, const char *id, const char *labe
     }
     *image_config = NULL;
     if (kind == SNAP_SRC_TAR || kind >= SNAP_SRC_OCI_DIR) {
-        rc = make_root(kind, source, work, root, capacity_gib, log, image_config, msg, msglen);
+        rc = make_root(kind, source, auth, work, root, capacity_gib, log, image_config, msg,
+                       msglen);
         if (rc)
             goto out;
         rc = -1;

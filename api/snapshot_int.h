@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct oci_registry_auth;
+
 /* OCI_DIR, OCI_TAR: an image layout folder or tarball (oci_layout.h);
  * REGISTRY: "docker://REF", pulled (oci_registry.h). */
 enum snap_source { SNAP_SRC_TAR, SNAP_SRC_DIR, SNAP_SRC_RAW, SNAP_SRC_OCI_DIR, SNAP_SRC_OCI_TAR,
@@ -31,13 +33,15 @@ int snapbuild_source_kind(const char *source, enum snap_source *kind, char *why,
  * tarballs are unpacked into STATE/tmp/build-ID/root (tar), tarballs and
  * folders become an ext4 of capacity_gib (mke2fs -d), a raw ext4 image smaller
  * than capacity_gib (when not 0) is grown on a copy (e2fsck -f, resize2fs),
- * container images (a layout, or pulled: source "docker://REF") have their
+ * container images (a layout, or pulled: source "docker://REF", with the
+ * registry login auth when not NULL) have their
  * layers applied into that root folder, and the result is imported; their
  * config's run settings (oci_run_config) are left in *image_config (malloc'd;
  * NULL for other sources). Blocking; touches no shared state. Returns 0,
  * or -1 with msg. */
 int snapbuild_make_image(const char *state_dir, const char *id, const char *label,
-                         enum snap_source kind, const char *source, int64_t capacity_gib,
+                         enum snap_source kind, const char *source,
+                         const struct oci_registry_auth *auth, int64_t capacity_gib,
                          char **image_config, char *msg, size_t msglen);
 
 /* Imports the raw image raw as image id (label: the snapshot name) into

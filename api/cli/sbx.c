@@ -22,7 +22,8 @@ enum {
     OPT_SNAPSHOT, OPT_VCPUS, OPT_MEMORY, OPT_DISK, OPT_IDLE_TTL, OPT_DELETE_AFTER, OPT_IMAGE,
     OPT_CWD, OPT_USER, OPT_TIMEOUT, OPT_TTY, OPT_STDIN, OPT_SHELL, OPT_REMOTE_PORT,
     OPT_LOCAL_PORT, OPT_STDIO, OPT_IDENTITY, OPT_SSH_DIR, OPT_PORT, OPT_EXPIRES, OPT_SOURCE,
-    OPT_CAPACITY, OPT_WAIT, OPT_BOX, OPT_DOCKER_IMAGE, OPT_PUBLIC_PORT,
+    OPT_CAPACITY, OPT_WAIT, OPT_BOX, OPT_DOCKER_IMAGE, OPT_PUBLIC_PORT, OPT_REGISTRY_USER,
+    OPT_REGISTRY_PASSWORD_STDIN,
     OPT_COUNT,
 };
 #define BIT(o) (1ull << ((o) - OPT_ENV))
@@ -67,11 +68,13 @@ static const char usage[] =
     "  port public NAME PORT | port private NAME PORT   (served without a token or not)\n"
     "  snapshot list | snapshot get ID | snapshot delete ID | snapshot wait ID\n"
     "  snapshot build NAME --source PATH|--docker-image REF [--capacity SIZE] [--wait]\n"
+    "                 [--registry-user USER [--registry-password-stdin]]\n"
     "  snapshot capture NAME --box SANDBOX [--wait]\n"
     "  snapshot register NAME --image PATH   (an image already in sbx-api's snapshot dir)\n"
     "SIZE: 512mb, 1gb, 2gib; bare numbers are MiB for --memory, GiB for --disk, --capacity.\n"
     "Environment: SBX_API_URL (default http://127.0.0.1:8080), SBX_API_KEY (else the file\n"
-    "~/.config/sbx/api-key).\n";
+    "~/.config/sbx/api-key), SBX_REGISTRY_PASSWORD (the registry password of --registry-user\n"
+    "when --registry-password-stdin is not given).\n";
 
 static int usage_error(const char *fmt, const char *what)
 {
@@ -526,11 +529,73 @@ static int make_snapshot(struct cli *cli, const char *path, json_t *body)
     return rc;
 }
 
+#define REGISTRY_PASSWORD_MAX 8192
+
+/* The registry password from stdin (trailing newlines dropped), malloc'd;
+ * NULL with a message when there is none. */
+static char *password_from_stdin(void)
+{
+    char *buf = malloc(REGISTRY_PASSWORD_MAX + 2);
+    size_t n = 0;
+
+    if (!buf)
+        return NULL;
+    while (n < REGISTRY_PASSWORD_MAX + 1) {
+        ssize_t r = read(STDIN_FILENO, buf + n, REGISTRY_PASSWORD_MAX + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (n && n <= REGISTRY_PASSWORD_MAX && strlen(buf) == n)
+        return buf;
+    explicit_bzero(buf, REGISTRY_PASSWORD_MAX + 2);
+    free(buf);
+    fprintf(stderr, "sbx: --registry-password-stdin: stdin holds no password of 1 to %d "
+            "bytes\n", REGISTRY_PASSWORD_MAX);
+    return NULL;
+}
+
+/* registry_auth {username, password} into body for --registry-user: the
+ * password from stdin or SBX_REGISTRY_PASSWORD, never from an argument.
+ * Returns 0, or the exit status. */
+static int set_registry_auth(struct cli *cli, json_t *body)
+{
+    const char *env = getenv("SBX_REGISTRY_PASSWORD");
+    char *pass = NULL;
+
+    if (!cli->opt[OPT_REGISTRY_USER])
+        return cli->opt[OPT_REGISTRY_PASSWORD_STDIN]
+                   ? usage_error("%s needs --registry-user", "--registry-password-stdin") : 0;
+    if (!cli->opt[OPT_DOCKER_IMAGE])
+        return usage_error("%s goes with --docker-image", "--registry-user");
+    if (cli->opt[OPT_REGISTRY_PASSWORD_STDIN]) {
+        if (!(pass = password_from_stdin()))
+            return 2;
+    } else if (!env || !*env) {
+        return usage_error("%s needs the password on stdin (--registry-password-stdin) or in "
+                           "SBX_REGISTRY_PASSWORD", "--registry-user");
+    }
+    json_object_set_new(body, "registry_auth",
+                        json_pack("{s:s,s:s}", "username", cli->opt[OPT_REGISTRY_USER],
+                                  "password", pass ? pass : env));
+    if (pass) {
+        explicit_bzero(pass, strlen(pass));
+        free(pass);
+    }
+    return 0;
+}
+
 static int run_snapshot_build(struct cli *cli, char **args, int nargs)
 {
     const char *src = cli->opt[OPT_SOURCE], *image = cli->opt[OPT_DOCKER_IMAGE];
+    json_t *body, *password;
     char *abs;
-    json_t *body;
+    int rc;
 
     (void)nargs;
     if (!src == !image)
@@ -541,11 +606,18 @@ static int run_snapshot_build(struct cli *cli, char **args, int nargs)
     body = json_pack("{s:s,s:s}", "name", args[0], src ? "source" : "docker_image",
                      src ? (abs ? abs : src) : image);
     free(abs);
-    if (cli->opt[OPT_CAPACITY] && set_int(body, "capacity_gib", cli->opt[OPT_CAPACITY], 1024)) {
+    if ((cli->opt[OPT_CAPACITY] && set_int(body, "capacity_gib", cli->opt[OPT_CAPACITY], 1024)) ||
+        set_registry_auth(cli, body)) {
         json_decref(body);
         return 2;
     }
-    return make_snapshot(cli, "/v1/snapshots", body);
+    /* kept past make_snapshot, to wipe it */
+    password = json_incref(json_object_get(json_object_get(body, "registry_auth"), "password"));
+    rc = make_snapshot(cli, "/v1/snapshots", body);
+    if (password)
+        explicit_bzero((char *)json_string_value(password), json_string_length(password));
+    json_decref(password);
+    return rc;
 }
 
 static int run_snapshot_capture(struct cli *cli, char **args, int nargs)
@@ -776,7 +848,8 @@ static const struct command commands[] = {
     { "snapshot wait", ARGS_ONE, BIT(OPT_TIMEOUT), run_snapshot_wait },
     { "snapshot register", ARGS_ONE, BIT(OPT_IMAGE), run_snapshot_register },
     { "snapshot build", ARGS_ONE, BIT(OPT_SOURCE) | BIT(OPT_DOCKER_IMAGE) | BIT(OPT_CAPACITY) |
-      BIT(OPT_WAIT) | BIT(OPT_TIMEOUT), run_snapshot_build },
+      BIT(OPT_WAIT) | BIT(OPT_TIMEOUT) | BIT(OPT_REGISTRY_USER) |
+      BIT(OPT_REGISTRY_PASSWORD_STDIN), run_snapshot_build },
     { "snapshot capture", ARGS_ONE, BIT(OPT_BOX) | BIT(OPT_WAIT) | BIT(OPT_TIMEOUT),
       run_snapshot_capture },
 };
@@ -814,6 +887,8 @@ static const struct option long_opts[] = {
     { "wait", no_argument, NULL, OPT_WAIT },
     { "box", required_argument, NULL, OPT_BOX },
     { "public-port", required_argument, NULL, OPT_PUBLIC_PORT },
+    { "registry-user", required_argument, NULL, OPT_REGISTRY_USER },
+    { "registry-password-stdin", no_argument, NULL, OPT_REGISTRY_PASSWORD_STDIN },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };

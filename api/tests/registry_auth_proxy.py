@@ -2,7 +2,7 @@
 """A stand-in for Docker Hub's front of test_oci_registry, in front of a real
 registry (python3 standard library only).
 
-usage: registry_auth_proxy.py UPSTREAM_HOST:PORT PORT_FILE
+usage: registry_auth_proxy.py [--token-login | --basic] UPSTREAM_HOST:PORT PORT_FILE
 
 Listens on 127.0.0.1 (port written to PORT_FILE). /v2/ requests without
 "Authorization: Bearer t0k3n" get 401 with a Bearer challenge whose realm is
@@ -11,7 +11,13 @@ repository:test/img:pull only (other repositories: 400). Blobs are redirected (3
 127.0.0.2 that refuses any Authorization header (a client must not send the
 registry's token to another host). The tag "garbage" answers a manifest that
 is not JSON. Everything else is passed to the upstream registry.
+
+--token-login: /token also wants "Authorization: Basic" of the login
+sbx-user / s3cret (401 otherwise), as a private repository's token service.
+--basic: no tokens; /v2/ wants "Authorization: Basic" of that login itself
+and challenges with 'Basic realm="sbx-test"', as a registry behind htpasswd.
 """
+import base64
 import http.server
 import os
 import sys
@@ -23,7 +29,11 @@ import urllib.request
 TOKEN = "t0k3n"
 SERVICE = "sbx-test"
 SCOPE = "repository:test/img:pull"
-upstream = sys.argv[1]
+LOGIN = "Basic " + base64.b64encode(b"sbx-user:s3cret").decode()
+MODES = ("--token-login", "--basic")
+mode = sys.argv[1] if sys.argv[1] in MODES else None
+args = sys.argv[2:] if mode else sys.argv[1:]
+upstream = args[0]
 state = {}
 
 
@@ -61,11 +71,17 @@ class Front(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/token":
+            if mode == "--token-login" and self.headers.get("Authorization") != LOGIN:
+                return reply(self, 401, b'{"details":"login needed"}',
+                             [("WWW-Authenticate", 'Basic realm="sbx-test-token"')])
             q = urllib.parse.parse_qs(url.query)
             if q.get("service") == [SERVICE] and q.get("scope") == [SCOPE]:
                 return reply(self, 200, b'{"token":"%s"}' % TOKEN.encode())
             return reply(self, 400, b'{"details":"bad service or scope"}')
-        if self.headers.get("Authorization") != "Bearer " + TOKEN:
+        if mode == "--basic" and self.headers.get("Authorization") != LOGIN:
+            return reply(self, 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"login"}]}',
+                         [("WWW-Authenticate", 'Basic realm="sbx-test"')])
+        if mode != "--basic" and self.headers.get("Authorization") != "Bearer " + TOKEN:
             repo = url.path[len("/v2/"):].rsplit("/", 2)[0]
             challenge = 'Bearer realm="http://127.0.0.1:%d/token",service="%s",' \
                         'scope="repository:%s:pull"' % (state["port"], SERVICE, repo)
@@ -96,9 +112,9 @@ def main():
     state["port"] = front.server_address[1]
     state["cdn"] = cdn.server_address[1]
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
-    with open(sys.argv[2] + ".tmp", "w") as f:
+    with open(args[1] + ".tmp", "w") as f:
         f.write("%d\n" % state["port"])
-    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+    os.rename(args[1] + ".tmp", args[1])
     front.serve_forever()
 
 

@@ -9,7 +9,12 @@
  * storage, a bad reference; through api/tests/registry_auth_proxy.py in
  * front of it: the anonymous bearer-token flow, blobs redirected to another
  * host (which must not get the token), a manifest that is not JSON, a token
- * refused; source= an OCI layout folder, the layout as a
+ * refused; a private registry (the proxy's --token-login and --basic modes):
+ * registry_auth given as Basic auth to the token realm or to the registry
+ * itself, a wrong password and none refused with a clear message, the
+ * password in no log line, no byte of the database and no answer, through
+ * the API and the CLI (--registry-password-stdin, SBX_REGISTRY_PASSWORD);
+ * source= an OCI layout folder, the layout as a
  * tarball, docker save's format (skopeo docker-archive:) as a tarball and
  * unpacked, a nested index with two platforms, a manifest that is not JSON
  * and a layer that does not match its digest. Skips (77) without
@@ -24,6 +29,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +40,13 @@
 #include <unistd.h>
 
 static char src_dir[PATH_MAX - 64], work[256], registry[64], front[64], store_path[400];
-static pid_t registry_pid, front_pid;
+static char front_login[64], front_basic[64];   /* the proxy in --token-login, --basic */
+static pid_t registry_pid, front_pid, front_login_pid, front_basic_pid;
+
+/* The login registry_auth_proxy.py wants, and a wrong password. */
+#define LOGIN_USER "sbx-user"
+#define LOGIN_PASSWORD "s3cret"
+#define WRONG_PASSWORD "wr0ng-pa55w0rd"
 
 static int shf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int shf(const char *fmt, ...)
@@ -105,18 +117,22 @@ static void start_registry(void)
 }
 
 /* api/tests/registry_auth_proxy.py in front of the registry: bearer tokens,
- * blobs redirected to another host, a garbage manifest. */
-static void start_front(void)
+ * blobs redirected to another host, a garbage manifest; mode (NULL or one of
+ * its flags) as it says. Its HOST:PORT into host. */
+static void start_front(const char *mode, pid_t *pid, char *host, size_t len)
 {
     char script[PATH_MAX], port_file[300], buf[16] = "";
     FILE *f = NULL;
 
     snprintf(script, sizeof(script), "%s/api/tests/registry_auth_proxy.py", src_dir);
-    snprintf(port_file, sizeof(port_file), "%s/front.port", work);
-    front_pid = fork();
-    CHECK(front_pid >= 0);
-    if (front_pid == 0) {
-        execl(script, script, registry, port_file, (char *)NULL);
+    snprintf(port_file, sizeof(port_file), "%s/front%s.port", work, mode ? mode : "");
+    *pid = fork();
+    CHECK(*pid >= 0);
+    if (*pid == 0) {
+        if (mode)
+            execl(script, script, mode, registry, port_file, (char *)NULL);
+        else
+            execl(script, script, registry, port_file, (char *)NULL);
         _exit(127);
     }
     for (int i = 0; !(f = fopen(port_file, "r")); i++) {
@@ -125,7 +141,7 @@ static void start_front(void)
     }
     CHECK(fgets(buf, sizeof(buf), f) != NULL);
     fclose(f);
-    snprintf(front, sizeof(front), "127.0.0.1:%d", atoi(buf));
+    snprintf(host, len, "127.0.0.1:%d", atoi(buf));
 }
 
 static void stop(pid_t *pid)
@@ -140,7 +156,7 @@ static void stop(pid_t *pid)
 /* POSTs body (a JSON object's inside after name); returns the status. */
 static long post(struct server *s, const char *name, const char *rest, struct reply *r)
 {
-    char body[2048];
+    char body[4096];
 
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"capacity_gib\":1,%s}", name, rest);
     api(s, "POST", "/v1/snapshots", body, r);
@@ -269,6 +285,116 @@ static void cli_build(struct server *s, const char *name, const char *ref)
               work) == 0);
 }
 
+/* Builds name from docker_image HOST/test/img:v1 with registry_auth of user and
+ * password (as build). */
+static void pull_login(struct server *s, const char *name, const char *host, const char *user,
+                       const char *password, const char *want)
+{
+    char rest[600];
+
+    snprintf(rest, sizeof(rest), "\"docker_image\":\"%s/test/img:v1\",\"registry_auth\":"
+             "{\"username\":\"%s\",\"password\":\"%s\"}", host, user, password);
+    build(s, name, rest, want);
+}
+
+/* Does file path (read as bytes; absent: no) hold needle? */
+static bool file_holds(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0;
+    bool found;
+
+    if (!f)
+        return false;
+    CHECK(fseek(f, 0, SEEK_END) == 0 && (len = (size_t)ftell(f), fseek(f, 0, SEEK_SET) == 0));
+    buf = malloc(len + 1);
+    CHECK(buf && fread(buf, 1, len, f) == len);
+    fclose(f);
+    found = memmem(buf, len, needle, strlen(needle)) != NULL;
+    free(buf);
+    return found;
+}
+
+/* No byte of the server's folder (its log, the SQLite database and its
+ * journal, the store) and no answer about the snapshots holds either password. */
+static void check_no_password(struct server *s)
+{
+    static const char *const secrets[] = { LOGIN_PASSWORD, WRONG_PASSWORD, NULL };
+    static const char *const files[] = { "state/sbx-api.db", "state/sbx-api.db-wal",
+                                         "sbx-api.log", NULL };
+    char path[400];
+    struct reply r;
+
+    api(s, "GET", "/v1/snapshots", NULL, &r);
+    CHECK(r.status == 200);
+    for (const char *const *p = secrets; *p; p++) {
+        for (const char *const *f = files; *f; f++) {
+            snprintf(path, sizeof(path), "%s/%s", s->dir, *f);
+            CHECK(!file_holds(path, *p));
+        }
+        CHECK(shf("grep -rqaF -- '%s' %s", *p, s->dir) != 0);
+        CHECK(!strstr(r.body, *p));
+    }
+    reply_free(&r);
+    /* the snapshots it was given for answer by name too */
+    for (const char *const *n = (const char *const[]){ "login-token", "login-wrong",
+                                                       "login-basic", "basic-wrong",
+                                                       "cli-login-stdin", "cli-login-env",
+                                                       NULL }; *n; n++) {
+        char path[200];
+        snprintf(path, sizeof(path), "/v1/snapshots/%s", *n);
+        api(s, "GET", path, NULL, &r);
+        CHECK(r.status == 200);
+        for (const char *const *p = secrets; *p; p++)
+            CHECK(!strstr(r.body, *p));
+        reply_free(&r);
+    }
+}
+
+/* Through the sbx CLI with --registry-user: the password on stdin, or in
+ * SBX_REGISTRY_PASSWORD. */
+static void cli_login(struct server *s)
+{
+    char sbx[PATH_MAX + 32];
+
+    snprintf(sbx, sizeof(sbx), "%s/build/bin/sbx", src_dir);
+    CHECK(shf("printf '%%s\\n' %s | SBX_API_URL=%s SBX_API_KEY=%s %s snapshot build "
+              "cli-login-stdin --docker-image %s/test/img:v1 --capacity 1 --registry-user %s "
+              "--registry-password-stdin --wait >%s/cli.out 2>&1", LOGIN_PASSWORD, s->url,
+              TEST_KEY, sbx, front_basic, LOGIN_USER, work) == 0);
+    CHECK(shf("SBX_REGISTRY_PASSWORD=%s SBX_API_URL=%s SBX_API_KEY=%s %s snapshot build "
+              "cli-login-env --docker-image %s/test/img:v1 --capacity 1 --registry-user %s "
+              "--wait >%s/cli.out 2>&1 </dev/null", LOGIN_PASSWORD, s->url, TEST_KEY, sbx,
+              front_login, LOGIN_USER, work) == 0);
+    /* a user without a password is a usage error (2), before any request */
+    CHECK(shf("SBX_API_URL=%s SBX_API_KEY=%s %s snapshot build cli-login-none "
+              "--docker-image %s/test/img:v1 --registry-user %s >%s/cli.out 2>&1 </dev/null",
+              s->url, TEST_KEY, sbx, front_basic, LOGIN_USER, work) == 2 << 8);
+}
+
+/* A private registry: a token service that wants the login (--token-login),
+ * and a registry that wants it as Basic auth itself (--basic). */
+static void from_private_registry(struct server *s)
+{
+    char want[200];
+
+    pull_login(s, "login-token", front_login, LOGIN_USER, LOGIN_PASSWORD, NULL);
+    check_files(s, "login-token");
+    snprintf(want, sizeof(want), "registry credentials refused by %s: HTTP 401", front_login);
+    pull_login(s, "login-wrong", front_login, LOGIN_USER, WRONG_PASSWORD, want);
+    pull(s, "login-none", front_login, "test/img:v1", "token request");
+
+    /* Basic: blobs still go to the "CDN", which refuses any Authorization */
+    pull_login(s, "login-basic", front_basic, LOGIN_USER, LOGIN_PASSWORD, NULL);
+    check_files(s, "login-basic");
+    snprintf(want, sizeof(want), "registry credentials refused by %s: HTTP 401", front_basic);
+    pull_login(s, "basic-wrong", front_basic, LOGIN_USER, WRONG_PASSWORD, want);
+    pull(s, "basic-none", front_basic, "test/img:v1", "wants a username and password");
+    cli_login(s);
+    check_no_password(s);
+}
+
 static void from_registry(struct server *s)
 {
     char rest[600], digest[100] = "", ref[300];
@@ -344,6 +470,8 @@ static void from_layouts(struct server *s)
 /* Also on a failed CHECK (exit): no registry left running. */
 static void stop_helpers(void)
 {
+    stop(&front_basic_pid);
+    stop(&front_login_pid);
     stop(&front_pid);
     stop(&registry_pid);
 }
@@ -355,11 +483,40 @@ static void validation(struct server *s)
     expect_400(s, "{\"name\":\"v3\",\"docker_image\":\"ubuntu:bad tag\"}");
     expect_400(s, "{\"name\":\"v4\",\"docker_image\":\"ubuntu\",\"source\":\"/tmp\"}");
     expect_400(s, "{\"name\":\"v5\",\"docker_image\":\"\"}");
+    /* registry_auth: with docker_image only, both strings, bounded */
+    expect_400(s, "{\"name\":\"v6\",\"source\":\"/tmp\",\"registry_auth\":"
+                  "{\"username\":\"u\",\"password\":\"" WRONG_PASSWORD "\"}}");
+    expect_400(s, "{\"name\":\"v7\",\"registry_auth\":"
+                  "{\"username\":\"u\",\"password\":\"" WRONG_PASSWORD "\"}}");
+    expect_400(s, "{\"name\":\"v8\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "{\"username\":\"u\"}}");
+    expect_400(s, "{\"name\":\"v9\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "{\"password\":\"" WRONG_PASSWORD "\"}}");
+    expect_400(s, "{\"name\":\"v10\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "{\"username\":\"u\",\"password\":\"\"}}");
+    expect_400(s, "{\"name\":\"v11\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "{\"username\":\"u:v\",\"password\":\"" WRONG_PASSWORD "\"}}");
+    expect_400(s, "{\"name\":\"v12\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "{\"username\":\"u\",\"password\":7}}");
+    expect_400(s, "{\"name\":\"v13\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "\"u:" WRONG_PASSWORD "\"}");
+    expect_400(s, "{\"name\":\"v14\",\"docker_image\":\"a/b\",\"registry_auth\":"
+                  "{\"username\":\"u\",\"password\":\"" WRONG_PASSWORD "\",\"x\":1}}");
+    {
+        char big[9000], body[9200];
+        memset(big, 'p', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        snprintf(body, sizeof(body), "{\"name\":\"v15\",\"docker_image\":\"a/b\","
+                 "\"registry_auth\":{\"username\":\"u\",\"password\":\"%s\"}}", big);
+        expect_400(s, body);
+    }
 }
 
 int main(void)
 {
-    const char *args[] = { "--insecure-registry", registry, "--insecure-registry", front, NULL };
+    const char *args[] = { "--insecure-registry", registry, "--insecure-registry", front,
+                           "--insecure-registry", front_login, "--insecure-registry",
+                           front_basic, NULL };
     struct server s;
 
     find_src();
@@ -378,7 +535,9 @@ int main(void)
               "docker://%s/test/img:v1 >%s/skopeo.log 2>&1", work, registry, work) == 0);
     CHECK(shf("skopeo copy -q --all --dest-tls-verify=false oci:%s/img/multi "
               "docker://%s/test/multi:v1 >>%s/skopeo.log 2>&1", work, registry, work) == 0);
-    start_front();
+    start_front(NULL, &front_pid, front, sizeof(front));
+    start_front("--token-login", &front_login_pid, front_login, sizeof(front_login));
+    start_front("--basic", &front_basic_pid, front_basic, sizeof(front_basic));
     /* docker save's format (skopeo's docker-archive: takes no zstd layers) */
     CHECK(shf("skopeo copy -q oci:%s/img/gzip:v1 docker-archive:%s/img/save.tar:test/img:v1 "
               ">>%s/skopeo.log 2>&1 && mkdir %s/img/save && tar -C %s/img/save -xf "
@@ -387,6 +546,7 @@ int main(void)
     snprintf(store_path, sizeof(store_path), "%s/state/store", s.dir);
     validation(&s);
     from_layouts(&s);
+    from_private_registry(&s);
     from_registry(&s);
     server_cleanup(&s);
     stop_helpers();
