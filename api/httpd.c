@@ -27,24 +27,36 @@ struct httpd {
 struct request_state {
     struct dp_req *dp;          /* a data-plane request, handled by dataplane.c */
     char *body;
-    size_t len;
+    size_t len, cap;            /* cap: body's allocation */
     bool too_large;
 };
 
 static int append_body(struct httpd *h, struct request_state *rs, const char *data, size_t n)
 {
     char *grown;
+    size_t cap;
 
     if (rs->too_large || n > h->max_body - rs->len) {
         /* Keep reading (and dropping) so the client gets our answer. */
         rs->too_large = true;
         return 0;
     }
-    grown = realloc(rs->body, rs->len + n + 1);
-    if (!grown)
-        return -ENOMEM;
-    memcpy(grown + rs->len, data, n);
-    rs->body = grown;
+    if (rs->len + n + 1 > rs->cap) {
+        /* Doubling, and not realloc: that could leave a copy of the body (which
+         * may hold secrets, registry_auth) in freed memory; the old one is wiped. */
+        cap = rs->cap * 2 > rs->len + n + 1 ? rs->cap * 2 : rs->len + n + 1;
+        grown = malloc(cap);
+        if (!grown)
+            return -ENOMEM;
+        if (rs->body) {
+            memcpy(grown, rs->body, rs->len);
+            explicit_bzero(rs->body, rs->len);
+            free(rs->body);
+        }
+        rs->body = grown;
+        rs->cap = cap;
+    }
+    memcpy(rs->body + rs->len, data, n);
     rs->len += n;
     rs->body[rs->len] = '\0';
     return 0;
@@ -120,6 +132,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     if (rs) {
         dataplane_end(rs->dp);
+        if (rs->body)       /* a body may hold secrets (registry_auth) */
+            explicit_bzero(rs->body, rs->len);
         free(rs->body);
         free(rs);
         *con_cls = NULL;
