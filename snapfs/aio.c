@@ -16,7 +16,8 @@
 
 #include "internal.h"
 
-enum aop_kind { AOP_READ_DATA, AOP_READ_CHUNK, AOP_WRITE, AOP_WRITEV, AOP_DISCARD, AOP_FLUSH };
+enum aop_kind { AOP_READ_DATA, AOP_READ_CHUNK, AOP_WRITE, AOP_WRITEV, AOP_DISCARD, AOP_ZERO,
+                 AOP_FLUSH };
 
 struct aop {
     struct snapfs_req *req;
@@ -224,6 +225,7 @@ static int queue_op(struct snapfs_disk *d, struct aop *op)
         io_uring_prep_writev(sqe, op->fd, op->iov, op->iovcnt, op->off);
         break;
     case AOP_DISCARD:
+    case AOP_ZERO:
         io_uring_prep_fallocate(sqe, op->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                 op->off, op->len);
         break;
@@ -427,6 +429,43 @@ static int submit_discard(struct snapfs_disk *d, struct snapfs_req *req)
                   (last - first) * SNAPFS_BLOCK_SIZE, first * SNAPFS_BLOCK_SIZE);
 }
 
+/* Partial end blocks: merged with zeros and written whole. Whole blocks:
+ * those that read as zeros below the overlay leave it now (as a discard);
+ * the others are punched out of the data file and their bits set when that
+ * is done (req_complete), so a bit never names a block not yet zeroed. */
+static int submit_write_zeroes(struct snapfs_disk *d, struct snapfs_req *req)
+{
+    static const uint8_t zeros[SNAPFS_BLOCK_SIZE];
+    struct zero_plan p;
+    int rc = 0;
+    zero_plan_make(d, req->len, req->offset, &p);
+    if (p.head_len)
+        rc = write_merged(d, req, zeros, p.head_len, req->offset);
+    if (rc == 0 && p.tail_len)
+        rc = write_merged(d, req, zeros, p.tail_len, p.tail_off);
+    if (rc < 0 || p.count == 0)
+        return rc;
+    disk_zeroed_bits(d, p.first, p.count, true);
+    return new_op(d, req, AOP_ZERO, d->active->data_fd, NULL,
+                  zero_plan_bytes(d, p.first, p.count), p.first * SNAPFS_BLOCK_SIZE);
+}
+
+/* Sets the bits of a finished write-zeroes: its partial end blocks, and the
+ * whole blocks it zeroed in the data file. */
+static void write_zeroes_done(struct snapfs_disk *d, const struct snapfs_req *req)
+{
+    struct zero_plan p;
+    zero_plan_make(d, req->len, req->offset, &p);
+    pthread_mutex_lock(&d->lock);
+    if (p.head_len)
+        layer_set(d->active, req->offset / SNAPFS_BLOCK_SIZE, 1, true);
+    if (p.tail_len)
+        layer_set(d->active, p.tail_off / SNAPFS_BLOCK_SIZE, 1, true);
+    pthread_mutex_unlock(&d->lock);
+    if (p.count)
+        disk_zeroed_bits(d, p.first, p.count, false);
+}
+
 /* ---- flushes ---- */
 
 static void flush_stage_run(struct snapfs_disk *d);
@@ -539,6 +578,8 @@ static void req_complete(struct snapfs_disk *d, struct snapfs_req *req)
         layer_set(d->active, first, last - first + 1, true);
         pthread_mutex_unlock(&d->lock);
     }
+    if (req->op == SNAPFS_OP_WRITE_ZEROES && req->result_ == 0 && req->len)
+        write_zeroes_done(d, req);
     list_push(&a->done_head, &a->done_tail, req);
 }
 
@@ -660,7 +701,8 @@ static void decode_later(struct aio_state *a, struct aop *op)
 static void op_done(struct snapfs_disk *d, struct aop *op, int res)
 {
     int rc = res < 0 ? res : 0;
-    bool transfer = op->kind != AOP_DISCARD && !(op->kind == AOP_FLUSH && op->len == 0);
+    bool transfer = op->kind != AOP_DISCARD && op->kind != AOP_ZERO &&
+                    !(op->kind == AOP_FLUSH && op->len == 0);
     if (rc == 0 && transfer && (size_t)res < op->len)
         rc = finish_short(op, res);
     if (rc == -ENODATA && op->kind == AOP_READ_CHUNK)
@@ -680,6 +722,8 @@ static void op_done(struct snapfs_disk *d, struct aop *op, int res)
         rc = rc == -ENODATA ? -EIO : rc;
     if (op->kind == AOP_DISCARD && rc == -EOPNOTSUPP)
         rc = 0;                     /* discard is advisory */
+    if (op->kind == AOP_ZERO && rc == -EOPNOTSUPP)
+        rc = zero_fill(op->fd, op->len, op->off);   /* no holes here: write zeros */
     req_put(d, op->req, rc);
     op_free(op);
 }
@@ -691,6 +735,10 @@ int snapfs_aio_submit(struct snapfs_disk *d, struct snapfs_req *req)
     if (!a || !a->ring_ok) {
         seterr("image %s: io_uring is not available", d->image);
         return -ENOSYS;
+    }
+    if ((unsigned)req->op > SNAPFS_OP_WRITE_ZEROES) {
+        seterr("image %s: unknown request op %d", d->image, (int)req->op);
+        return -EINVAL;
     }
     if (req->op != SNAPFS_OP_READ && !d->active) {
         seterr("image %s: read-only (open it through an overlay to write)", d->image);
@@ -713,6 +761,7 @@ int snapfs_aio_submit(struct snapfs_disk *d, struct snapfs_req *req)
     } else {
         rc = req->op == SNAPFS_OP_READ ? submit_read(d, req)
            : req->op == SNAPFS_OP_WRITE ? submit_write(d, req)
+           : req->op == SNAPFS_OP_WRITE_ZEROES ? submit_write_zeroes(d, req)
            : submit_discard(d, req);
         req_put(d, req, rc);
     }

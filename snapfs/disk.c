@@ -676,6 +676,98 @@ int snapfs_discard(struct snapfs_disk *d, uint64_t len, uint64_t off)
     return 0;
 }
 
+/* ---- write-zeroes ---- */
+
+static const uint8_t zero_block[SNAPFS_BLOCK_SIZE];
+
+void zero_plan_make(const struct snapfs_disk *d, uint64_t len, uint64_t off,
+                    struct zero_plan *p)
+{
+    uint64_t end = off + len, head_end, whole_end;
+    whole_blocks(d, len, off, &p->first, &p->count);
+    head_end = p->first * SNAPFS_BLOCK_SIZE;
+    head_end = head_end < end ? head_end : end;
+    p->head_len = head_end - off;
+    whole_end = p->count ? p->first * SNAPFS_BLOCK_SIZE + zero_plan_bytes(d, p->first, p->count)
+                         : head_end;
+    p->tail_off = whole_end;
+    p->tail_len = end - whole_end;
+}
+
+uint64_t zero_plan_bytes(const struct snapfs_disk *d, uint64_t first, uint64_t count)
+{
+    uint64_t off = first * SNAPFS_BLOCK_SIZE, len = count * SNAPFS_BLOCK_SIZE;
+    return len < d->size - off ? len : d->size - off;
+}
+
+bool disk_below_zero(const struct snapfs_disk *d, uint64_t block)
+{
+    uint64_t off = block * SNAPFS_BLOCK_SIZE;
+    if (d->frozen && layer_test(d->frozen, block))
+        return false;
+    return off >= d->man.virtual_size || ref_is_zero(&d->man.refs[off / d->man.chunk_size]);
+}
+
+void disk_zeroed_bits(struct snapfs_disk *d, uint64_t first, uint64_t count, bool below_zero)
+{
+    pthread_mutex_lock(&d->lock);
+    for (uint64_t b = first; b < first + count; b++)
+        if (disk_below_zero(d, b) == below_zero)
+            layer_set(d->active, b, 1, !below_zero);
+    pthread_mutex_unlock(&d->lock);
+}
+
+int zero_fill(int fd, uint64_t len, uint64_t off)
+{
+    size_t n = len < (UINT64_C(1) << 20) ? (size_t)len : (size_t)1 << 20;
+    uint8_t *buf = calloc(1, n ? n : 1);
+    int rc = buf ? 0 : -ENOMEM;
+    while (rc == 0 && len) {
+        size_t k = len < n ? (size_t)len : n;
+        rc = pwrite_full(fd, buf, k, off);
+        off += k, len -= k;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Zeroes the whole blocks [first, first + count) in the data file (a hole, or
+ * written zeros where holes are not supported), then updates their bits: a
+ * bit is set only once its block's zeros are in the file. */
+static int zero_whole_blocks(struct snapfs_disk *d, uint64_t first, uint64_t count)
+{
+    uint64_t off = first * SNAPFS_BLOCK_SIZE, len = zero_plan_bytes(d, first, count);
+    int rc = 0;
+    if (fallocate(d->active->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                  (off_t)len) < 0)
+        rc = errno == EOPNOTSUPP ? zero_fill(d->active->data_fd, len, off) : -errno;
+    if (rc < 0)
+        return rc;
+    disk_zeroed_bits(d, first, count, true);
+    disk_zeroed_bits(d, first, count, false);
+    return 0;
+}
+
+int snapfs_write_zeroes(struct snapfs_disk *d, uint64_t len, uint64_t off)
+{
+    struct zero_plan p;
+    int rc = write_check(d, len, off);
+    if (rc < 0 || len == 0)
+        return rc;
+    zero_plan_make(d, len, off, &p);
+    if (p.head_len)
+        rc = snapfs_pwrite(d, zero_block, p.head_len, off);
+    if (rc == 0 && p.tail_len)
+        rc = snapfs_pwrite(d, zero_block, p.tail_len, p.tail_off);
+    if (rc == 0 && p.count) {
+        rc = zero_whole_blocks(d, p.first, p.count);
+        if (rc < 0)
+            seterr("overlay %s: write-zeroes at offset %llu: %s", d->ovl_path,
+                   (unsigned long long)off, strerror(-rc));
+    }
+    return rc;
+}
+
 static void redirty(struct layer *l, const uint64_t *offsets, uint32_t n)
 {
     for (uint32_t k = 0; k < n; k++)

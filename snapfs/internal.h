@@ -187,6 +187,28 @@ size_t disk_base_len(const struct snapfs_disk *d, size_t len, uint64_t off);
 int disk_read_base(struct snapfs_disk *d, uint8_t *buf, size_t len, uint64_t off);
 /* Reads through all layers (active, frozen, base). */
 int disk_read(struct snapfs_disk *d, uint8_t *buf, size_t len, uint64_t off);
+/* A write-zeroes range split into the partial block at its start
+ * [off, off + head_len), the whole blocks [first, first + count) and the
+ * partial block at its end [tail_off, tail_off + tail_len); the last block of
+ * a disk whose size is not a multiple of 4 KiB is whole when covered to the
+ * disk's end. */
+struct zero_plan {
+    uint64_t head_len, first, count, tail_off, tail_len;
+};
+void zero_plan_make(const struct snapfs_disk *d, uint64_t len, uint64_t off,
+                    struct zero_plan *p);
+/* True if block reads as zeros when the active layer does not hold it: no
+ * frozen copy, and past the image's end or in an all-zero chunk of it. */
+bool disk_below_zero(const struct snapfs_disk *d, uint64_t block);
+/* Updates the active layer's bits for the zeroed whole blocks [first,
+ * first + count) of one kind: below_zero true clears the bits of blocks that
+ * read as zeros without the overlay; false sets the others' (their data,
+ * zeroed in data_fd, is then current). Takes d->lock. */
+void disk_zeroed_bits(struct snapfs_disk *d, uint64_t first, uint64_t count, bool below_zero);
+/* Bytes of data_fd to zero for the whole blocks [first, first + count). */
+uint64_t zero_plan_bytes(const struct snapfs_disk *d, uint64_t first, uint64_t count);
+/* Writes len zero bytes to fd at off (where a hole cannot be punched). */
+int zero_fill(int fd, uint64_t len, uint64_t off);
 struct ZSTD_DCtx_s *disk_dctx_get(struct snapfs_disk *d);
 void disk_dctx_put(struct snapfs_disk *d, struct ZSTD_DCtx_s *dctx);
 /* Copies the dirty map pages of l into a new buffer of *npages slot images,

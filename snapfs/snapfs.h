@@ -139,13 +139,21 @@ uint64_t snapfs_disk_size(const struct snapfs_disk *disk);
 const char *snapfs_disk_image(const struct snapfs_disk *disk);
 
 /* Synchronous I/O at any offset and length inside the disk. Reads may run
- * from many threads at once; writes, discards and flushes must not overlap
- * each other or reads of the same bytes. Return 0 or negative errno.
- * Writes are durable once snapfs_flush returns 0. Discarded bytes read back
- * as the image's content (or stale data) until written. */
+ * from many threads at once; writes, discards, write-zeroes and flushes must
+ * not overlap each other or reads of the same bytes. Return 0 or negative
+ * errno. Writes are durable once snapfs_flush returns 0. Discarded bytes read
+ * back as the image's content (or stale data) until written. */
 int snapfs_pread(struct snapfs_disk *disk, void *buf, size_t len, uint64_t off);
 int snapfs_pwrite(struct snapfs_disk *disk, const void *buf, size_t len, uint64_t off);
 int snapfs_discard(struct snapfs_disk *disk, uint64_t len, uint64_t off);
+/* Makes every byte of [off, off + len) read as 0, as a write of zeros would
+ * (durable once snapfs_flush returns 0), without writing zero data: whole
+ * 4 KiB blocks whose layers below read as zeros (past the image's end, or in
+ * an all-zero chunk of it) are dropped from the overlay; other whole blocks
+ * are punched out of the overlay's sparse data file and kept in its map; only
+ * the partial blocks at either end are written. -EROFS on an image opened
+ * without an overlay, -EINVAL outside the disk. */
+int snapfs_write_zeroes(struct snapfs_disk *disk, uint64_t len, uint64_t off);
 int snapfs_flush(struct snapfs_disk *disk);
 
 /* ---- asynchronous I/O for an event loop (single thread) ----
@@ -157,13 +165,17 @@ int snapfs_flush(struct snapfs_disk *disk);
  * touch the same 4 KiB block without covering it whole must not be in flight
  * together (advertise a 4 KiB logical block size to guests). */
 
-enum snapfs_op { SNAPFS_OP_READ, SNAPFS_OP_WRITE, SNAPFS_OP_FLUSH, SNAPFS_OP_DISCARD };
+enum snapfs_op {
+    SNAPFS_OP_READ, SNAPFS_OP_WRITE, SNAPFS_OP_FLUSH, SNAPFS_OP_DISCARD,
+    SNAPFS_OP_WRITE_ZEROES,  /* as snapfs_write_zeroes; its partial end blocks
+                              * follow the rule for writes above */
+};
 
 struct snapfs_req {
     enum snapfs_op op;
     uint64_t offset;
     void *buf;              /* READ destination / WRITE source */
-    size_t len;             /* bytes (READ, WRITE, DISCARD) */
+    size_t len;             /* bytes (READ, WRITE, DISCARD, WRITE_ZEROES) */
     /* WRITE only, instead of buf: gather the len bytes from iovcnt buffers
      * (at most 1024) with one vectored write. offset and len must be whole
      * 4 KiB blocks (len may end at the end of the disk): -EINVAL otherwise.
@@ -188,7 +200,7 @@ int snapfs_aio_available(const struct snapfs_disk *disk);
 int snapfs_aio_fd(struct snapfs_disk *disk);
 
 /* Starts req; returns 0 (req->done will be called) or negative errno (it will
- * not: bad offset, read-only disk, out of memory). */
+ * not: bad op or offset, read-only disk, out of memory). */
 int snapfs_aio_submit(struct snapfs_disk *disk, struct snapfs_req *req);
 
 /* Reaps finished I/O and runs callbacks; never blocks. Returns the number of
@@ -206,8 +218,8 @@ unsigned snapfs_aio_inflight(const struct snapfs_disk *disk);
  * background thread while the disk keeps serving I/O (flushes wait until the
  * capture is done). When it finishes, the disk's overlay sits on the new
  * image. Completion is signalled through snapfs_aio_fd(); call
- * snapfs_capture_poll(). No write, discard or flush may be in flight when it
- * is called (-EBUSY); reads may. Returns 0 or negative errno. */
+ * snapfs_capture_poll(). No write, discard, write-zeroes or flush may be in
+ * flight when it is called (-EBUSY); reads may. Returns 0 or negative errno. */
 int snapfs_capture_start(struct snapfs_disk *disk, const char *name,
                          const struct snapfs_import_opts *opts);
 

@@ -180,7 +180,8 @@ static const struct virtio_dev_ops blk_ops = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
     .features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-                (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_DISCARD),
+                (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_DISCARD) |
+                (1ull << VIRTIO_BLK_F_WRITE_ZEROES),
     .num_queues = 1,
     .queue_max_size = VIRTIO_BLK_QUEUE_SIZE,
     .config_read = blk_config_read,
@@ -200,6 +201,9 @@ static void fill_config(struct virtio_blk *b)
     b->cfg.max_discard_sectors = htole32(MAX_DISCARD_SECTORS);
     b->cfg.max_discard_seg = htole32(1);
     b->cfg.discard_sector_alignment = htole32(DISCARD_ALIGN_SECTORS);
+    b->cfg.max_write_zeroes_sectors = htole32(MAX_WRITE_ZEROES_SECTORS);
+    b->cfg.max_write_zeroes_seg = htole32(1);
+    b->cfg.write_zeroes_may_unmap = 1; /* zeroed blocks may become holes */
 }
 
 struct virtio_blk *virtio_blk_create(struct bus *bus, uint64_t base, unsigned gsi,

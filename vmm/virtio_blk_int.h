@@ -15,6 +15,9 @@
 #define BLK_SIZE 4096u       /* offered blk_size: snapfs allocates overlay space in 4 KiB blocks */
 /* Discards cost a bitmap update and a hole punch whatever their length. */
 #define MAX_DISCARD_SECTORS (1u << 24)
+/* Write-zeroes cost the same plus a look at each block's image chunk, on the
+ * event loop: a smaller bound (2 GiB) keeps one request short. */
+#define MAX_WRITE_ZEROES_SECTORS (1u << 22)
 
 struct blk_io;
 

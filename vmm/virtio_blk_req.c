@@ -101,6 +101,8 @@ static int run_sync(struct snapfs_disk *d, struct snapfs_req *r)
         return snapfs_pwrite(d, r->buf, r->len, r->offset);
     case SNAPFS_OP_DISCARD:
         return snapfs_discard(d, r->len, r->offset);
+    case SNAPFS_OP_WRITE_ZEROES:
+        return snapfs_write_zeroes(d, r->len, r->offset);
     default:
         return snapfs_flush(d);
     }
@@ -277,31 +279,39 @@ static int prepare_rw(struct virtio_blk *b, const struct virtq_chain *c, bool wr
     return VIRTIO_BLK_S_OK;
 }
 
-static int prepare_discard(struct virtio_blk *b, const struct virtq_chain *c, struct blk_io **out)
+/* A DISCARD or WRITE_ZEROES: exactly one segment after the header
+ * (max_discard_seg and max_write_zeroes_seg are 1), of at most max sectors
+ * inside the disk. Flag bits other than allowed get UNSUPP (virtio 1.2,
+ * 5.2.6.2: unmap is not allowed for a discard, reserved bits never). */
+static int prepare_ranged(struct virtio_blk *b, const struct virtq_chain *c, enum snapfs_op op,
+                          uint32_t max, uint32_t allowed, struct blk_io **out)
 {
     struct virtio_blk_discard_write_zeroes seg;
     const size_t hdr = sizeof(struct virtio_blk_outhdr);
-    uint64_t sector;
+    uint64_t sector, len;
     uint32_t count;
     struct blk_io *io;
 
     if (b->read_only)
         return VIRTIO_BLK_S_IOERR;
-    /* max_discard_seg is 1: exactly one segment after the header. */
     if (c->out_len != hdr + sizeof(seg) || virtq_chain_read(c, hdr, &seg, sizeof(seg)) != sizeof(seg))
         return VIRTIO_BLK_S_IOERR;
-    if (seg.flags)
-        return VIRTIO_BLK_S_UNSUPP; /* unmap or reserved bits */
+    if (le32toh(seg.flags) & ~allowed)
+        return VIRTIO_BLK_S_UNSUPP;
     sector = le64toh(seg.sector);
     count = le32toh(seg.num_sectors);
-    if (count > MAX_DISCARD_SECTORS || !range_ok(b, sector, (uint64_t)count * SECTOR))
+    len = (uint64_t)count * SECTOR;
+    if (count > max || !range_ok(b, sector, len))
         return VIRTIO_BLK_S_IOERR;
     io = io_new(b, c, 1);
     if (!io)
         return -ENOMEM;
-    io->req[0].op = SNAPFS_OP_DISCARD;
-    io->req[0].len = (uint64_t)count * SECTOR;
+    io->req[0].op = op;
+    io->req[0].len = len;
     io->req[0].offset = sector * SECTOR;
+    /* Zeroing a block in part is a read-modify-write, like a partial write. */
+    io->write = op == SNAPFS_OP_WRITE_ZEROES;
+    io->exclusive = io->write && (io->req[0].offset % BLK_SIZE || len % BLK_SIZE);
     *out = io;
     return VIRTIO_BLK_S_OK;
 }
@@ -355,7 +365,10 @@ static int prepare(struct virtio_blk *b, const struct virtq_chain *c,
         *written = get_id(b, c, room);
         return VIRTIO_BLK_S_OK;
     case VIRTIO_BLK_T_DISCARD:
-        return prepare_discard(b, c, io);
+        return prepare_ranged(b, c, SNAPFS_OP_DISCARD, MAX_DISCARD_SECTORS, 0, io);
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        return prepare_ranged(b, c, SNAPFS_OP_WRITE_ZEROES, MAX_WRITE_ZEROES_SECTORS,
+                              VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, io);
     default:
         return VIRTIO_BLK_S_UNSUPP;
     }

@@ -4,7 +4,8 @@
  * loop is not run: the fuzzer processes the queue itself (virtio_blk_process)
  * and waits for the io_uring completions (virtio_blk_drain).
  * Input: records of { u8 flags; u16 len (LE); u8 bytes[len] }, each one chain:
- * bytes are its readable part (header, then data or a discard segment);
+ * bytes are its readable part (header, then data or a discard/write-zeroes
+ * segment: any request type, WRITE_ZEROES (13) included, comes from the input);
  *   bit 0     split the readable part over two descriptors
  *   bits 1-3  writable data descriptor size (index into wr_sizes)
  *   bit 4     split the writable data over two descriptors
@@ -147,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (td_probe(&t, VIRTIO_ID_BLOCK, (1ull << VIRTIO_F_VERSION_1) |
                  (1ull << VIRTIO_RING_F_EVENT_IDX) | (1ull << VIRTIO_BLK_F_FLUSH) |
                  (1ull << VIRTIO_BLK_F_DISCARD) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-                 (1ull << VIRTIO_BLK_F_SEG_MAX), 1, QSIZE) & VIRTIO_CONFIG_S_NEEDS_RESET)
+                 (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES), 1,
+                 QSIZE) & VIRTIO_CONFIG_S_NEEDS_RESET)
         return 0;
     while (size >= 3) {
         uint8_t flags = data[0];

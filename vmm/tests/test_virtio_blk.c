@@ -97,7 +97,7 @@ static uint32_t probe(struct td *t)
     const uint64_t want = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
                           (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_DISCARD) |
                           (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
-                          (1ull << VIRTIO_BLK_F_RO);
+                          (1ull << VIRTIO_BLK_F_RO) | (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
     const uint32_t ok = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
                         VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK;
 
@@ -158,22 +158,38 @@ static uint8_t request(struct td *t, uint32_t type, uint64_t sector, uint32_t le
     return t->mem_buf[st_gpa];
 }
 
-static uint8_t discard(struct td *t, uint64_t sector, uint32_t count, uint32_t flags,
-                       unsigned nsegs)
+/* A DISCARD or WRITE_ZEROES (type) of nsegs copies of one segment. */
+static uint8_t ranged(struct td *t, uint32_t type, uint64_t sector, uint32_t count,
+                      uint32_t flags, unsigned nsegs)
 {
-    struct virtio_blk_outhdr h = { .type = VIRTIO_BLK_T_DISCARD };
+    struct virtio_blk_outhdr h = { .type = type };
     struct virtio_blk_discard_write_zeroes d = { .sector = sector, .num_sectors = count,
                                                  .flags = flags };
     struct seg segs[3] = { { hdr_gpa, sizeof(h), false },
                            { disc_gpa, (uint32_t)(sizeof(d) * nsegs), false },
                            { st_gpa, 1, true } };
+    unsigned n = 3;
 
     memcpy(t->mem_buf + hdr_gpa, &h, sizeof(h));
     for (unsigned i = 0; i < nsegs; i++)
         memcpy(t->mem_buf + disc_gpa + i * sizeof(d), &d, sizeof(d));
     t->mem_buf[st_gpa] = 0xee;
-    CHECK(submit(t, segs, 3) == 1);
+    if (nsegs == 0) /* no segment descriptor at all */
+        segs[1] = segs[2], n = 2;
+    CHECK(submit(t, segs, n) == 1);
     return t->mem_buf[st_gpa];
+}
+
+static uint8_t discard(struct td *t, uint64_t sector, uint32_t count, uint32_t flags,
+                       unsigned nsegs)
+{
+    return ranged(t, VIRTIO_BLK_T_DISCARD, sector, count, flags, nsegs);
+}
+
+static uint8_t write_zeroes(struct td *t, uint64_t sector, uint32_t count, uint32_t flags,
+                            unsigned nsegs)
+{
+    return ranged(t, VIRTIO_BLK_T_WRITE_ZEROES, sector, count, flags, nsegs);
 }
 
 static uint64_t config_u64(struct td *t, unsigned off)
@@ -190,6 +206,13 @@ static void test_config(struct td *t)
     CHECK(td_rd(t, 0x100 + 12) == VIRTIO_BLK_SEG_MAX);          /* seg_max */
     CHECK(td_rd(t, 0x100 + 40) == 1);                           /* max_discard_seg */
     CHECK(td_rd(t, 0x100 + 44) == 8);                           /* discard alignment */
+    CHECK(td_rd(t, 0x100 + offsetof(struct virtio_blk_config, max_write_zeroes_sectors)) ==
+          1u << 22);
+    CHECK(td_rd(t, 0x100 + offsetof(struct virtio_blk_config, max_write_zeroes_seg)) == 1);
+    CHECK((td_rd(t, 0x100 + offsetof(struct virtio_blk_config, write_zeroes_may_unmap)) & 0xff)
+          == 1);
+    td_wr(t, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    CHECK(td_rd(t, VIRTIO_MMIO_DEVICE_FEATURES) & (1u << VIRTIO_BLK_F_WRITE_ZEROES));
     CHECK(td_rd(t, 0x100 + 0xf0) == 0);                         /* past the struct */
 }
 
@@ -246,6 +269,50 @@ static void test_discard(struct td *t)
     CHECK(discard(t, 1, 3, 0, 1) == VIRTIO_BLK_S_OK);  /* no whole block: nothing */
 }
 
+/* Zeroes ranges inside written data and the image, aligned or not, with and
+ * without the unmap flag; reads back zeros there and the data around. */
+static void test_write_zeroes(struct td *t)
+{
+    uint8_t *data = t->mem_buf + data_gpa;
+    const uint64_t sector = 4096; /* 2 MiB: patterned image, untouched so far */
+    const uint32_t len = 65536;
+
+    for (unsigned i = 0; i < 16384; i++)
+        data[i] = (uint8_t)(i * 3 + 1);
+    CHECK(request(t, VIRTIO_BLK_T_OUT, sector, 16384, false, 1) == VIRTIO_BLK_S_OK);
+    memcpy(image + sector * 512, data, 16384);
+    CHECK(write_zeroes(t, sector + 1, 14, 0, 1) == VIRTIO_BLK_S_OK);       /* unaligned */
+    memset(image + (sector + 1) * 512, 0, 14 * 512);
+    CHECK(write_zeroes(t, sector + 24, 40, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP, 1) ==
+          VIRTIO_BLK_S_OK);                                              /* aligned, unmap */
+    memset(image + (sector + 24) * 512, 0, 40 * 512);
+    CHECK(write_zeroes(t, sector + 71, 3, 0, 1) == VIRTIO_BLK_S_OK);       /* image only */
+    memset(image + (sector + 71) * 512, 0, 3 * 512);
+    CHECK(write_zeroes(t, CAPACITY - 9, 9, 0, 1) == VIRTIO_BLK_S_OK);      /* the disk's end */
+    CHECK(write_zeroes(t, sector, 0, 0, 1) == VIRTIO_BLK_S_OK);            /* nothing */
+    memset(data, 0xee, len);
+    CHECK(request(t, VIRTIO_BLK_T_IN, sector, len, true, 3) == VIRTIO_BLK_S_OK);
+    CHECK(!memcmp(data, image + sector * 512, len));
+    CHECK(request(t, VIRTIO_BLK_T_IN, CAPACITY - 16, 8192, true, 1) == VIRTIO_BLK_S_OK);
+    CHECK(!memcmp(data, image + (CAPACITY - 16) * 512, 8192));
+    /* Bad requests: IOERR (range, segments) or UNSUPP (reserved flags). */
+    CHECK(write_zeroes(t, sector, 8, 2, 1) == VIRTIO_BLK_S_UNSUPP);
+    CHECK(write_zeroes(t, sector, 8, 0x80000001u, 1) == VIRTIO_BLK_S_UNSUPP);
+    CHECK(write_zeroes(t, sector, 8, 0, 2) == VIRTIO_BLK_S_IOERR);  /* max_write_zeroes_seg 1 */
+    CHECK(write_zeroes(t, sector, 8, 0, 0) == VIRTIO_BLK_S_IOERR);  /* no segment */
+    CHECK(write_zeroes(t, CAPACITY - 8, 16, 0, 1) == VIRTIO_BLK_S_IOERR);
+    CHECK(write_zeroes(t, CAPACITY, 1, 0, 1) == VIRTIO_BLK_S_IOERR);
+    CHECK(write_zeroes(t, UINT64_MAX, 8, 0, 1) == VIRTIO_BLK_S_IOERR);
+    CHECK(write_zeroes(t, UINT64_MAX / 512 + 1, 8, 0, 1) == VIRTIO_BLK_S_IOERR);
+    CHECK(write_zeroes(t, 0, UINT32_MAX, 0, 1) == VIRTIO_BLK_S_IOERR);
+    CHECK(write_zeroes(t, 0, (1u << 22) + 8, 0, 1) == VIRTIO_BLK_S_IOERR);
+    /* The data was untouched by them, and the device works on. */
+    memset(data, 0xee, len);
+    CHECK(request(t, VIRTIO_BLK_T_IN, sector, len, true, 1) == VIRTIO_BLK_S_OK);
+    CHECK(!memcmp(data, image + sector * 512, len));
+    CHECK(request(t, VIRTIO_BLK_T_FLUSH, 0, 0, false, 0) == VIRTIO_BLK_S_OK);
+}
+
 static void test_get_id(struct td *t)
 {
     uint8_t *data = t->mem_buf + data_gpa;
@@ -269,7 +336,7 @@ static void test_bad_requests(struct td *t)
     CHECK(request(t, VIRTIO_BLK_T_IN, UINT64_MAX, 512, true, 1) == VIRTIO_BLK_S_IOERR);
     CHECK(request(t, VIRTIO_BLK_T_IN, 0, 100, true, 1) == VIRTIO_BLK_S_IOERR);  /* not sectors */
     CHECK(request(t, 99, 0, 512, true, 1) == VIRTIO_BLK_S_UNSUPP);
-    CHECK(request(t, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false, 1) == VIRTIO_BLK_S_UNSUPP);
+    CHECK(request(t, 14 /* SECURE_ERASE */, 0, 16, false, 1) == VIRTIO_BLK_S_UNSUPP);
     /* A header split over two descriptors is fine; a short one is IOERR. */
     struct virtio_blk_outhdr h = { .type = VIRTIO_BLK_T_IN, .sector = 8 };
     memcpy(t->mem_buf + hdr_gpa, &h, sizeof(h));
@@ -308,6 +375,7 @@ static void test_read_only(void)
     CHECK(!memcmp(t2.mem_buf + data_gpa + 4 * 512, image + 4 * 512, 12 * 512));
     CHECK(request(&t2, VIRTIO_BLK_T_OUT, 0, 4096, false, 1) == VIRTIO_BLK_S_IOERR);
     CHECK(discard(&t2, 0, 8, 0, 1) == VIRTIO_BLK_S_IOERR);
+    CHECK(write_zeroes(&t2, 0, 8, 0, 1) == VIRTIO_BLK_S_IOERR);
     CHECK(request(&t2, VIRTIO_BLK_T_FLUSH, 0, 0, false, 0) == VIRTIO_BLK_S_OK);
     CHECK(request(&t2, VIRTIO_BLK_T_GET_ID, 0, 20, true, 1) == VIRTIO_BLK_S_OK);
     virtio_blk_destroy(ro);
@@ -478,6 +546,7 @@ int main(void)
     test_read_write(&t);
     test_concurrent(&t);
     test_discard(&t);
+    test_write_zeroes(&t);
     test_get_id(&t);
     test_bad_requests(&t);
     test_read_only();
