@@ -1,10 +1,12 @@
 /* virtio-blk (device id 2, virtio 1.x section 5.2) backed by a snapfs disk.
  *
  * One request queue. Offers FLUSH, DISCARD (one segment per request, 4 KiB
- * aligned), BLK_SIZE (4096: snapfs allocates overlay space in 4 KiB blocks),
- * SEG_MAX, and RO when the disk is an image opened without an overlay.
- * Requests: IN, OUT, FLUSH, DISCARD, GET_ID (the image name, cut to 20 bytes);
- * any other type is answered UNSUPP.
+ * aligned), WRITE_ZEROES (one segment; zeroed blocks become holes in the
+ * overlay, so a guest's zeroing, e.g. ext4's lazy inode-table init on a grown
+ * disk, costs no space), BLK_SIZE (4096: snapfs allocates overlay space in 4 KiB
+ * blocks), SEG_MAX, and RO when the disk is an image opened without an overlay.
+ * Requests: IN, OUT, FLUSH, DISCARD, WRITE_ZEROES, GET_ID (the image name, cut
+ * to 20 bytes); any other type is answered UNSUPP.
  *
  * Every field of a request comes from the guest and is checked: the header must
  * be 16 readable bytes, the status is the last writable byte, data lengths are
