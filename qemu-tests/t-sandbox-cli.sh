@@ -171,6 +171,7 @@ if [[ -x $B/bin/sbx-router ]]; then
 fi
 
 step "stop and start keep a file written without a sync"
+echo "box1's overlay before the stop: $(du -sm "$state/sandboxes/$box1_id/overlay" | cut -f1) MiB"
 "$SBX" exec box1 -- sh -c 'echo persisted > /root/keep'
 "$SBX" stop box1 > /dev/null || bad "stop"
 check "stopped" stopped "$("$SBX" get box1 | json 'd["status"]')"
