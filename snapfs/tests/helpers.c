@@ -1,5 +1,7 @@
 /* Shared helpers of the snapfs unit tests. */
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,4 +124,31 @@ int64_t du_bytes(const char *dir)
     du_total = 0;
     nftw(dir, du_one, 16, FTW_PHYS);
     return du_total;
+}
+
+static int aio_result;
+static bool aio_done;
+
+static void aio_cb(struct snapfs_req *req, int result)
+{
+    (void)req;
+    aio_result = result;
+    aio_done = true;
+}
+
+int aio_run_one(struct snapfs_disk *d, enum snapfs_op op, void *buf, size_t len, uint64_t off)
+{
+    struct snapfs_req req = { .op = op, .buf = buf, .len = len, .offset = off, .done = aio_cb };
+    int rc;
+
+    aio_done = false;
+    rc = snapfs_aio_submit(d, &req);
+    if (rc < 0)
+        return rc;
+    while (!aio_done) {
+        struct pollfd p = { .fd = snapfs_aio_fd(d), .events = POLLIN };
+        CHECK(poll(&p, 1, 10000) == 1);
+        CHECK(snapfs_aio_process(d) >= 0);
+    }
+    return aio_result;
 }

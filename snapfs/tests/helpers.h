@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../snapfs.h"
+
 #define CHECK(cond)                                                                   \
     do {                                                                              \
         if (!(cond)) {                                                                \
@@ -31,5 +33,8 @@ uint8_t *read_raw(const char *path, size_t *len);
 uint32_t rnd(uint32_t *state);
 /* Bytes allocated on disk under dir, recursively. */
 int64_t du_bytes(const char *dir);
+/* Runs one asynchronous request on d to completion, polling snapfs_aio_fd:
+ * the submit's negative errno, or the request's result. */
+int aio_run_one(struct snapfs_disk *d, enum snapfs_op op, void *buf, size_t len, uint64_t off);
 
 #endif

@@ -68,36 +68,12 @@ static void sync_io(struct snapfs_disk *d, uint64_t base_size)
     check_all(d);
 }
 
-static int aio_result;
-static bool aio_done;
-
-static void aio_cb(struct snapfs_req *req, int result)
-{
-    (void)req;
-    aio_result = result;
-    aio_done = true;
-}
-
-/* Runs one asynchronous request to completion. */
-static int aio_one(struct snapfs_disk *d, enum snapfs_op op, void *buf, size_t len, uint64_t off)
-{
-    struct snapfs_req req = { .op = op, .buf = buf, .len = len, .offset = off, .done = aio_cb };
-    aio_done = false;
-    CHECK(snapfs_aio_submit(d, &req) == 0);
-    while (!aio_done) {
-        struct pollfd p = { .fd = snapfs_aio_fd(d), .events = POLLIN };
-        CHECK(poll(&p, 1, 10000) == 1);
-        CHECK(snapfs_aio_process(d) >= 0);
-    }
-    return aio_result;
-}
-
 static void aio_read_check(struct snapfs_disk *d, uint64_t off, size_t len)
 {
     uint8_t *buf = malloc(len);
     CHECK(buf);
     memset(buf, 0xa5, len);
-    CHECK(aio_one(d, SNAPFS_OP_READ, buf, len, off) == 0);
+    CHECK(aio_run_one(d, SNAPFS_OP_READ, buf, len, off) == 0);
     CHECK(memcmp(buf, model + off, len) == 0);
     free(buf);
 }
@@ -109,7 +85,7 @@ static void aio_write(struct snapfs_disk *d, uint64_t off, size_t len)
     CHECK(buf);
     for (size_t k = 0; k < len; k++)
         buf[k] = (uint8_t)rnd(&seed);
-    CHECK(aio_one(d, SNAPFS_OP_WRITE, buf, len, off) == 0);
+    CHECK(aio_run_one(d, SNAPFS_OP_WRITE, buf, len, off) == 0);
     memcpy(model + off, buf, len);
     free(buf);
     start = off & ~4095ull;                        /* the blocks it touched, whole */
@@ -134,14 +110,12 @@ static void async_io(struct snapfs_disk *d, uint64_t base_size)
     aio_write(d, fresh + 4096, 8192);              /* whole blocks */
     aio_write(d, base_size - 200, 700);            /* across the image's end */
     aio_write(d, fresh + 65536 + 10, 5000);        /* two partial blocks */
-    CHECK(aio_one(d, SNAPFS_OP_DISCARD, NULL, 8192, fresh + 4096) == 0);
+    CHECK(aio_run_one(d, SNAPFS_OP_DISCARD, NULL, 8192, fresh + 4096) == 0);
     memset(model + fresh + 4096, 0, 8192);
     aio_read_check(d, fresh, 200 * 1024);
     aio_read_check(d, base_size - 70000, 140000);
-    CHECK(aio_one(d, SNAPFS_OP_FLUSH, NULL, 0, 0) == 0);
-    struct snapfs_req bad = { .op = SNAPFS_OP_READ, .buf = buf, .len = 1, .offset = disk_size,
-                              .done = aio_cb };
-    CHECK(snapfs_aio_submit(d, &bad) == -EINVAL);
+    CHECK(aio_run_one(d, SNAPFS_OP_FLUSH, NULL, 0, 0) == 0);
+    CHECK(aio_run_one(d, SNAPFS_OP_READ, buf, 1, disk_size) == -EINVAL);
 }
 
 static void check_export(struct snapfs_store *s, const char *dir, const char *name,

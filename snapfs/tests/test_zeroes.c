@@ -23,30 +23,6 @@ static uint64_t disk_size, base_size;
 static uint32_t seed = 777;
 static bool use_aio;
 static const char *ovl;      /* the overlay directory's name in the test's directory */
-static int aio_result;
-static bool aio_done;
-
-static void aio_cb(struct snapfs_req *req, int result)
-{
-    (void)req;
-    aio_result = result;
-    aio_done = true;
-}
-
-static int aio_one(struct snapfs_disk *d, enum snapfs_op op, void *buf, size_t len, uint64_t off)
-{
-    struct snapfs_req req = { .op = op, .buf = buf, .len = len, .offset = off, .done = aio_cb };
-    int rc = snapfs_aio_submit(d, &req);
-    if (rc < 0)
-        return rc;
-    aio_done = false;
-    while (!aio_done) {
-        struct pollfd p = { .fd = snapfs_aio_fd(d), .events = POLLIN };
-        CHECK(poll(&p, 1, 10000) == 1);
-        CHECK(snapfs_aio_process(d) >= 0);
-    }
-    return aio_result;
-}
 
 /* The whole disk, synchronously and (where there is a ring) through it. */
 static void check_all(struct snapfs_disk *d)
@@ -56,7 +32,7 @@ static void check_all(struct snapfs_disk *d)
     CHECK(memcmp(buf, model, disk_size) == 0);
     if (snapfs_aio_available(d)) {
         memset(buf, 0xa5, disk_size);
-        CHECK(aio_one(d, SNAPFS_OP_READ, buf, disk_size, 0) == 0);
+        CHECK(aio_run_one(d, SNAPFS_OP_READ, buf, disk_size, 0) == 0);
         CHECK(memcmp(buf, model, disk_size) == 0);
     }
     free(buf);
@@ -75,7 +51,7 @@ static void write_at(struct snapfs_disk *d, uint64_t off, size_t len)
 
 static int zero_raw(struct snapfs_disk *d, uint64_t off, uint64_t len)
 {
-    return use_aio ? aio_one(d, SNAPFS_OP_WRITE_ZEROES, NULL, len, off)
+    return use_aio ? aio_run_one(d, SNAPFS_OP_WRITE_ZEROES, NULL, len, off)
                    : snapfs_write_zeroes(d, len, off);
 }
 
@@ -164,7 +140,7 @@ static void mode(struct snapfs_store *s, const char *dir, bool aio)
     }
     check_all(d);
     ranges(d, dir);
-    CHECK(use_aio ? aio_one(d, SNAPFS_OP_FLUSH, NULL, 0, 0) == 0 : snapfs_flush(d) == 0);
+    CHECK(use_aio ? aio_run_one(d, SNAPFS_OP_FLUSH, NULL, 0, 0) == 0 : snapfs_flush(d) == 0);
     snapfs_disk_close(d);
     CHECK(snapfs_overlay_verify(path_in(dir, ovl), NULL, NULL) == 0);
     d = snapfs_disk_open(s, NULL, path_in(dir, ovl), NULL);
@@ -187,7 +163,7 @@ static void read_only(struct snapfs_store *s)
     CHECK(d);
     CHECK(snapfs_write_zeroes(d, 4096, 0) == -EROFS);
     if (snapfs_aio_available(d))
-        CHECK(aio_one(d, SNAPFS_OP_WRITE_ZEROES, NULL, 4096, 0) == -EROFS);
+        CHECK(aio_run_one(d, SNAPFS_OP_WRITE_ZEROES, NULL, 4096, 0) == -EROFS);
     snapfs_disk_close(d);
 }
 
