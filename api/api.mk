@@ -17,7 +17,7 @@ DEPS         += libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl
 # reads and writes the store STATE/store itself) and the guest agent client.
 API_LIB_SRCS += api/snapshot_build.c api/snapshot_capture.c api/logtail.c \
                 api/oci_ref.c api/oci_image.c api/oci_apply.c api/oci_layout.c \
-                api/oci_registry.c \
+                api/oci_registry.c api/startcmd.c \
                 $(filter-out $(API_LIB_SRCS),api/agent_client.c) \
                 $(filter-out snapfs/cli.c,$(wildcard snapfs/*.c))
 API_LDLIBS   += -luring -lzstd -lcrypto -lpthread -larchive -lcurl
@@ -64,6 +64,9 @@ API_TESTS += test_http_capture_config
 # test_http_poweroff: a stop powers the guest off through its agent; a guest's own
 # power-off is a stop (agent_vmm.py, sbx-agentctl).
 API_TESTS += test_http_poweroff
+# test_http_start_command: a snapshot's start command (the image's Entrypoint/Cmd or
+# the build's start_command) run at each boot through the real agent (dp_harness.h).
+API_TESTS += test_http_start_command
 $(foreach t,$(API_TESTS),\
   $(eval $(call unit_test,api/$(t),api/tests/$(t).c api/tests/harness.c api/tests/dp_harness.c $(API_LIB_SRCS),$(API_LDLIBS) -lcurl)))
 $(addprefix $(B)/tests/api/,$(API_TESTS)): | $(B)/bin/sbx-api $(B)/bin/sbx $(B)/bin/sbx-init \

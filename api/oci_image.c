@@ -234,6 +234,72 @@ static int run_string(json_t *c, const char *key, const char *name, size_t max, 
     return 0;
 }
 
+/* Entrypoint or Cmd (key): absent or null is an empty list; otherwise a list
+ * of strings without NUL. Returns 0, or -1 with msg. */
+static int command_part(json_t *c, const char *key, json_t **out, char *msg, size_t len)
+{
+    json_t *v = json_object_get(c, key), *s;
+    size_t i;
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > OCI_CMD_ARGS_MAX) {
+        snprintf(msg, len, "the image config's %s is not a list of at most %d strings", key,
+                 OCI_CMD_ARGS_MAX);
+        return -1;
+    }
+    json_array_foreach(v, i, s) {
+        if (!clean_string(s, OCI_CMD_BYTES_MAX, false)) {
+            snprintf(msg, len, "the image config's %s[%zu] is not a string without NUL of "
+                     "at most %d bytes", key, i, OCI_CMD_BYTES_MAX);
+            return -1;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+/* The command as Docker runs it: Entrypoint followed by Cmd when Entrypoint
+ * is set, else Cmd; kept as run's "command" when not empty. */
+static int run_command(json_t *c, json_t *run, char *msg, size_t len)
+{
+    json_t *ep, *cmd, *argv, *v;
+    size_t i, total = 0;
+
+    if (command_part(c, "Entrypoint", &ep, msg, len) || command_part(c, "Cmd", &cmd, msg, len))
+        return -1;
+    if (json_array_size(ep) + json_array_size(cmd) == 0)
+        return 0;
+    if (json_array_size(ep) + json_array_size(cmd) > OCI_CMD_ARGS_MAX) {
+        snprintf(msg, len, "the image config's Entrypoint and Cmd have more than %d "
+                 "arguments together", OCI_CMD_ARGS_MAX);
+        return -1;
+    }
+    argv = json_array();
+    if (!argv)
+        return fail(msg, len, "%s", "out of memory");
+    json_object_set_new(run, "command", argv);
+    if (json_array_size(ep))
+        json_array_extend(argv, ep);
+    if (json_array_size(cmd))
+        json_array_extend(argv, cmd);
+    if (!json_string_length(json_array_get(argv, 0))) {
+        snprintf(msg, len, "the image config's %s starts with an empty string",
+                 json_array_size(ep) ? "Entrypoint" : "Cmd");
+        return -1;
+    }
+    json_array_foreach(argv, i, v) {
+        total += json_string_length(v) + 1;
+        if (total > OCI_CMD_BYTES_MAX) {
+            snprintf(msg, len, "the image config's Entrypoint and Cmd are larger than %d "
+                     "bytes", OCI_CMD_BYTES_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int oci_run_config(json_t *config, char **out, char *msg, size_t len)
 {
     json_t *c = json_object_get(config, "config"), *run;
@@ -249,7 +315,8 @@ int oci_run_config(json_t *config, char **out, char *msg, size_t len)
         return fail(msg, len, "%s", "out of memory");
     if (run_env(json_object_get(c, "Env"), run, msg, len) ||
         run_string(c, "WorkingDir", "working_dir", OCI_WORKDIR_MAX, true, run, msg, len) ||
-        run_string(c, "User", "user", OCI_USER_MAX, false, run, msg, len))
+        run_string(c, "User", "user", OCI_USER_MAX, false, run, msg, len) ||
+        run_command(c, run, msg, len))
         goto out;
     *out = json_object_size(run) ? json_dumps(run, JSON_COMPACT) : strdup("");
     rc = *out ? 0 : fail(msg, len, "%s", "out of memory");

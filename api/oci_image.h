@@ -43,13 +43,16 @@ int oci_pick_platform(json_t *doc, struct oci_desc *out, char *msg, size_t len);
  * (uncompressed, gzip or zstd). */
 int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t len);
 
-/* Bounds on an image config's run settings (config.Env, WorkingDir, User):
+/* Bounds on an image config's run settings (config.Env, WorkingDir, User, Entrypoint, Cmd):
  * an exec request to the guest agent carries them in one 64 KiB frame. */
 #define OCI_ENV_MAX 256
 #define OCI_ENV_ENTRY_MAX 4096
 #define OCI_ENV_BYTES_MAX (32 << 10)
 #define OCI_WORKDIR_MAX 1024
 #define OCI_USER_MAX 256
+/* Bounds on its command (Entrypoint + Cmd), and on a snapshot's start_command. */
+#define OCI_CMD_ARGS_MAX 256
+#define OCI_CMD_BYTES_MAX (16 << 10)
 
 /* Checks an image config (a JSON object): its os/architecture, when given,
  * must be this host's, and its run settings valid (oci_run_config). When run
@@ -58,10 +61,13 @@ int oci_parse_manifest(json_t *doc, struct oci_manifest *m, char *msg, size_t le
 int oci_check_config(json_t *config, char **run, char *msg, size_t len);
 
 /* The run settings of image config as compact JSON text
- * {"env":["K=V",...],"working_dir":"/abs","user":"name[:group]"} (those the
- * image sets; "" when none), malloc'd in *out. Env entries must be NAME=VALUE
- * without NUL, WorkingDir absolute; over the bounds above fails. Returns 0,
- * or -1 with msg. */
+ * {"env":["K=V",...],"working_dir":"/abs","user":"name[:group]",
+ * "command":["arg",...]} (those the image sets; "" when none), malloc'd in
+ * *out. Env entries must be NAME=VALUE without NUL, WorkingDir absolute;
+ * command is Entrypoint followed by Cmd when Entrypoint is set, else Cmd (as
+ * Docker runs them), left out when both are absent or empty; their entries are
+ * strings without NUL, the first not empty. Over the bounds above fails.
+ * Returns 0, or -1 with msg. */
 int oci_run_config(json_t *config, char **out, char *msg, size_t len);
 
 

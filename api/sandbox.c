@@ -5,6 +5,7 @@
 #include "apilog.h"
 #include "ports.h"
 #include "snapshot.h"
+#include "startcmd.h"
 #include "validate.h"
 
 #include "../snapfs/snapfs.h"
@@ -192,7 +193,10 @@ static int boot(struct svc *svc, struct sandbox_rec *rec, struct apierr *err)
     rec->vmm_pid = h.pid;
     rec->vmm_start_ticks = h.start_ticks;
     rec->started_ms = rec->last_activity_ms = svc_now_ms();
-    return save(svc, rec, err);
+    if (save(svc, rec, err))
+        return -1;
+    startcmd_launch(svc, rec);
+    return 0;
 }
 
 /* The disk's size in GiB: spec's (never below the snapshot's size), or by
@@ -395,6 +399,7 @@ static int halt(struct svc *svc, struct sandbox_rec *rec, const char *reason, bo
     snprintf(rec->status_message, sizeof(rec->status_message), "%s", reason);
     rec->vmm_pid = rec->vmm_start_ticks = 0;
     rec->stopped_ms = svc_now_ms();
+    startcmd_forget(svc, rec->id);
     return save(svc, rec, err);
 }
 
@@ -470,6 +475,7 @@ void sandbox_on_vmm_exit(void *arg, const char *sandbox_id, bool powered_off,
     snprintf(rec.status_message, sizeof(rec.status_message), "%s", reason);
     rec.vmm_pid = rec.vmm_start_ticks = 0;
     rec.stopped_ms = svc_now_ms();
+    startcmd_forget(svc, rec.id);
     if (save(svc, &rec, &err))
         log_err("sandbox %s: cannot record failure: %s", rec.name, err.message);
 }
@@ -577,5 +583,6 @@ json_t *sandbox_to_json(struct svc *svc, const struct sandbox_rec *r)
     json_object_set_new(obj, "stopped_at", svc_time_json(r->stopped_ms));
     json_object_set_new(obj, "last_activity_at", svc_time_json(r->last_activity_ms));
     json_object_set_new(obj, "public_ports", ports_json(svc, r->id));
+    json_object_set_new(obj, "start_command", startcmd_json(svc, r->id));
     return obj;
 }

@@ -4,6 +4,7 @@
 #include "apilog.h"
 #include "oci_ref.h"
 #include "oci_registry.h"
+#include "startcmd.h"
 #include "validate.h"
 
 #include "../snapfs/snapfs.h"
@@ -28,6 +29,7 @@ struct build_job {
     enum snap_source kind;
     int64_t capacity_gib;
     char *reg_user, *reg_password;  /* the registry login of a pull, or NULL */
+    json_t *command;                /* the start_command replacing the image's, or NULL */
 };
 
 /* free() of a string that held a secret, wiped first. */
@@ -50,6 +52,7 @@ static void job_forget_login(struct build_job *job)
 static void job_free(struct build_job *job)
 {
     job_forget_login(job);
+    json_decref(job->command);
     free(job);
 }
 
@@ -174,6 +177,11 @@ int snapshot_init(struct svc *svc)
     return 0;
 }
 
+bool snapshot_is_shut_down(void)
+{
+    return shutting_down;
+}
+
 void snapshot_shutdown(struct svc *svc)
 {
     bool taken = snap_lock();
@@ -218,6 +226,18 @@ out:
     snap_unlock(taken);
 }
 
+/* *config (run settings text, or NULL) with its command replaced by argv. */
+static int replace_command(char **config, const json_t *argv)
+{
+    char *out;
+
+    if (startcmd_replace(*config, argv, &out))
+        return -1;
+    free(*config);
+    *config = out;
+    return 0;
+}
+
 static void *build_main(void *arg)
 {
     struct build_job *job = arg;
@@ -230,6 +250,10 @@ static void *build_main(void *arg)
                               job->reg_user ? &auth : NULL, job->capacity_gib, &config, msg,
                               sizeof(msg));
     job_forget_login(job);
+    if (rc == 0 && job->command && replace_command(&config, job->command)) {
+        rc = -1;
+        snprintf(msg, sizeof(msg), "out of memory");
+    }
     snapshot_finish(job->svc, job->id, rc == 0, msg, config);
     free(config);
     job_free(job);
@@ -272,9 +296,9 @@ int snapshot_insert_row(struct svc *svc, const char *name, const char *source,
 }
 
 /* A job for a build of kind, with copies of the registry login auth (NULL:
- * none); NULL when out of memory. */
+ * none) and of the start command (NULL: the image's); NULL when out of memory. */
 static struct build_job *new_job(struct svc *svc, enum snap_source kind, int64_t capacity_gib,
-                                 const struct oci_registry_auth *auth)
+                                 const struct oci_registry_auth *auth, const json_t *command)
 {
     struct build_job *job = calloc(1, sizeof(*job));
 
@@ -286,15 +310,19 @@ static struct build_job *new_job(struct svc *svc, enum snap_source kind, int64_t
         job_free(job);
         return NULL;
     }
+    if (command && !(job->command = json_deep_copy(command))) {
+        job_free(job);
+        return NULL;
+    }
     return job;
 }
 
 static int start_build(struct svc *svc, const char *name, const char *source,
                        enum snap_source kind, int64_t capacity_gib,
-                       const struct oci_registry_auth *auth, struct snapshot_rec *out,
-                       struct apierr *err)
+                       const struct oci_registry_auth *auth, const json_t *command,
+                       struct snapshot_rec *out, struct apierr *err)
 {
-    struct build_job *job = new_job(svc, kind, capacity_gib, auth);
+    struct build_job *job = new_job(svc, kind, capacity_gib, auth, command);
     int rc;
 
     if (!job)
@@ -318,10 +346,11 @@ static int start_build(struct svc *svc, const char *name, const char *source,
 }
 
 /* Image reference image: checks it now, pulls it on the build thread (with
- * the login auth when not NULL). */
+ * the login auth when not NULL, and the start command when not NULL). */
 static int build_from_registry(struct svc *svc, const char *name, const char *image,
                                int64_t capacity_gib, const struct oci_registry_auth *auth,
-                               struct snapshot_rec *out, struct apierr *err)
+                               const json_t *command, struct snapshot_rec *out,
+                               struct apierr *err)
 {
     char why[STORE_MSG_LEN], full[STORE_PATH_LEN - 16], canon[STORE_PATH_LEN];
     struct oci_ref ref;
@@ -333,35 +362,55 @@ static int build_from_registry(struct svc *svc, const char *name, const char *im
     oci_ref_format(&ref, full, sizeof(full));
     snprintf(canon, sizeof(canon), "%s%s", SNAP_DOCKER_PREFIX, full);
     taken = snap_lock();
-    rc = start_build(svc, name, canon, SNAP_SRC_REGISTRY, capacity_gib, auth, out, err);
+    rc = start_build(svc, name, canon, SNAP_SRC_REGISTRY, capacity_gib, auth, command, out, err);
     snap_unlock(taken);
     return rc;
 }
 
-int snapshot_build_docker(struct svc *svc, const char *name, const char *image,
-                          int64_t capacity_gib, const char *username, const char *password,
-                          struct snapshot_rec *out, struct apierr *err)
+int snapshot_build_docker_cmd(struct svc *svc, const char *name, const char *image,
+                              int64_t capacity_gib, const char *username, const char *password,
+                              const json_t *start_command, struct snapshot_rec *out,
+                              struct apierr *err)
 {
     struct oci_registry_auth auth = { .username = username, .password = password };
 
     if (!username != !password)
         return apierr_set(err, APIERR_VALIDATION,
                           "registry_auth needs both username and password");
-    return build_from_registry(svc, name, image, capacity_gib, username ? &auth : NULL, out,
-                               err);
+    if (start_command && startcmd_check(start_command, err))
+        return -1;
+    return build_from_registry(svc, name, image, capacity_gib, username ? &auth : NULL,
+                               start_command, out, err);
+}
+
+int snapshot_build_docker(struct svc *svc, const char *name, const char *image,
+                          int64_t capacity_gib, const char *username, const char *password,
+                          struct snapshot_rec *out, struct apierr *err)
+{
+    return snapshot_build_docker_cmd(svc, name, image, capacity_gib, username, password, NULL,
+                                     out, err);
 }
 
 int snapshot_build(struct svc *svc, const char *name, const char *source, int64_t capacity_gib,
                    struct snapshot_rec *out, struct apierr *err)
+{
+    return snapshot_build_cmd(svc, name, source, capacity_gib, NULL, out, err);
+}
+
+int snapshot_build_cmd(struct svc *svc, const char *name, const char *source,
+                       int64_t capacity_gib, const json_t *start_command,
+                       struct snapshot_rec *out, struct apierr *err)
 {
     char why[STORE_MSG_LEN], real[PATH_MAX];
     enum snap_source kind;
     bool taken;
     int rc;
 
+    if (start_command && startcmd_check(start_command, err))
+        return -1;
     if (!strncmp(source, SNAP_DOCKER_PREFIX, strlen(SNAP_DOCKER_PREFIX)))
         return build_from_registry(svc, name, source + strlen(SNAP_DOCKER_PREFIX),
-                                   capacity_gib, NULL, out, err);
+                                   capacity_gib, NULL, start_command, out, err);
     if (!realpath(source, real))
         return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, strerror(errno));
     if (strlen(real) >= STORE_PATH_LEN)
@@ -369,7 +418,7 @@ int snapshot_build(struct svc *svc, const char *name, const char *source, int64_
     if (snapbuild_source_kind(real, &kind, why, sizeof(why)))
         return apierr_set(err, APIERR_VALIDATION, "source %.200s: %s", source, why);
     taken = snap_lock();
-    rc = start_build(svc, name, real, kind, capacity_gib, NULL, out, err);
+    rc = start_build(svc, name, real, kind, capacity_gib, NULL, start_command, out, err);
     snap_unlock(taken);
     return rc;
 }

@@ -42,6 +42,22 @@ int snapshot_build_docker(struct svc *svc, const char *name, const char *image,
                           int64_t capacity_gib, const char *username, const char *password,
                           struct snapshot_rec *out, struct apierr *err);
 
+/* snapshot_build and snapshot_build_docker with a start command (startcmd.h)
+ * that replaces the image's: start_command a list passed by startcmd_check
+ * (checked again here; [] means none), or NULL for the image's own (none for
+ * other sources). The build's run settings keep it as their "command". */
+int snapshot_build_cmd(struct svc *svc, const char *name, const char *source,
+                       int64_t capacity_gib, const json_t *start_command,
+                       struct snapshot_rec *out, struct apierr *err);
+int snapshot_build_docker_cmd(struct svc *svc, const char *name, const char *image,
+                              int64_t capacity_gib, const char *username, const char *password,
+                              const json_t *start_command, struct snapshot_rec *out,
+                              struct apierr *err);
+
+/* Under the service lock: whether snapshot_shutdown() ran, after which the
+ * store may be closed (for the background threads of other modules). */
+bool snapshot_is_shut_down(void);
+
 /* Imports image_path (a raw disk image that must resolve inside
  * svc->snapshot_dir) as snapshot name, synchronously: *out is ready. */
 int snapshot_register(struct svc *svc, const char *name, const char *image_path,

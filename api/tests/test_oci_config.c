@@ -55,7 +55,7 @@ int main(void)
     expect("{\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/opt/venv/bin:/bin\",\"A=b=c\"],"
            "\"WorkingDir\":\"/app\",\"User\":\"app:app\",\"Cmd\":[\"sh\"]}}",
            "{\"env\":[\"PATH=/opt/venv/bin:/bin\",\"A=b=c\"],\"working_dir\":\"/app\","
-           "\"user\":\"app:app\"}", NULL);
+           "\"user\":\"app:app\",\"command\":[\"sh\"]}", NULL);
     expect("{\"config\":{\"Env\":[],\"WorkingDir\":\"\",\"User\":\"\"}}", "", NULL);
     expect("{\"config\":{\"Env\":null,\"WorkingDir\":null}}", "", NULL);
     expect("{\"config\":null}", "", NULL);
@@ -72,6 +72,58 @@ int main(void)
     expect("{\"config\":{\"WorkingDir\":7}}", NULL, "WorkingDir is not");
     expect("{\"config\":{\"User\":\"a\\u0000b\"}}", NULL, "User is not a name");
     expect("{\"config\":{\"User\":\"a\\u001bb\"}}", NULL, "User is not a name");
+    /* the command: Entrypoint + Cmd, or Cmd alone, or Entrypoint alone */
+    expect("{\"config\":{\"Entrypoint\":[\"nginx\"],\"Cmd\":[\"-g\",\"daemon off;\"]}}",
+           "{\"command\":[\"nginx\",\"-g\",\"daemon off;\"]}", NULL);
+    expect("{\"config\":{\"Cmd\":[\"python3\",\"-m\",\"http.server\"]}}",
+           "{\"command\":[\"python3\",\"-m\",\"http.server\"]}", NULL);
+    expect("{\"config\":{\"Entrypoint\":[\"/docker-entrypoint.sh\"],\"Cmd\":null}}",
+           "{\"command\":[\"/docker-entrypoint.sh\"]}", NULL);
+    expect("{\"config\":{\"Entrypoint\":[],\"Cmd\":[\"bash\"]}}", "{\"command\":[\"bash\"]}",
+           NULL);
+    expect("{\"config\":{\"Entrypoint\":[\"tini\",\"--\"],\"Cmd\":[\"app\",\"\"]}}",
+           "{\"command\":[\"tini\",\"--\",\"app\",\"\"]}", NULL);
+    expect("{\"config\":{\"Entrypoint\":null,\"Cmd\":[]}}", "", NULL);
+    expect("{\"config\":{\"Entrypoint\":[],\"Cmd\":null,\"User\":\"a\"}}", "{\"user\":\"a\"}",
+           NULL);
+    /* hostile commands refused */
+    expect("{\"config\":{\"Cmd\":\"nginx -g 'daemon off;'\"}}", NULL, "Cmd is not a list");
+    expect("{\"config\":{\"Entrypoint\":{\"a\":1}}}", NULL, "Entrypoint is not a list");
+    expect("{\"config\":{\"Cmd\":[\"sh\",7]}}", NULL, "Cmd[1] is not a string");
+    expect("{\"config\":{\"Entrypoint\":[\"s\\u0000h\"]}}", NULL, "Entrypoint[0] is not");
+    expect("{\"config\":{\"Cmd\":[\"\",\"x\"]}}", NULL, "Cmd starts with an empty string");
+    expect("{\"config\":{\"Entrypoint\":[\"\"],\"Cmd\":[\"x\"]}}", NULL,
+           "Entrypoint starts with an empty string");
+    {
+        /* count (each part, then both together) and total size */
+        size_t cap = 2 * OCI_CMD_BYTES_MAX + 4096, off;
+        char *big = malloc(cap);
+        CHECK(big != NULL);
+        off = (size_t)snprintf(big, cap, "{\"config\":{\"Cmd\":[");
+        for (int i = 0; i <= OCI_CMD_ARGS_MAX; i++)
+            off += (size_t)snprintf(big + off, cap - off, "%s\"a\"", i ? "," : "");
+        snprintf(big + off, cap - off, "]}}");
+        expect(big, NULL, "Cmd is not a list of at most 256 strings");
+        off = (size_t)snprintf(big, cap, "{\"config\":{\"Entrypoint\":[");
+        for (int i = 0; i < OCI_CMD_ARGS_MAX; i++)
+            off += (size_t)snprintf(big + off, cap - off, "%s\"a\"", i ? "," : "");
+        snprintf(big + off, cap - off, "],\"Cmd\":[\"b\"]}}");
+        expect(big, NULL, "more than 256 arguments together");
+        off = (size_t)snprintf(big, cap, "{\"config\":{\"Entrypoint\":[\"");
+        memset(big + off, 'e', OCI_CMD_BYTES_MAX / 2);
+        off += OCI_CMD_BYTES_MAX / 2;
+        off += (size_t)snprintf(big + off, cap - off, "\"],\"Cmd\":[\"");
+        memset(big + off, 'c', OCI_CMD_BYTES_MAX / 2);
+        off += OCI_CMD_BYTES_MAX / 2;
+        snprintf(big + off, cap - off, "\"]}}");
+        expect(big, NULL, "Entrypoint and Cmd are larger than 16384 bytes");
+        off = (size_t)snprintf(big, cap, "{\"config\":{\"Cmd\":[\"");
+        memset(big + off, 'c', OCI_CMD_BYTES_MAX + 1);
+        off += OCI_CMD_BYTES_MAX + 1;
+        snprintf(big + off, cap - off, "\"]}}");
+        expect(big, NULL, "Cmd[0] is not a string without NUL of at most 16384 bytes");
+        free(big);
+    }
     /* bounds: count, entry length, total */
     doc = env_doc(OCI_ENV_MAX, 64);
     {
