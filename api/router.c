@@ -5,6 +5,7 @@
 #include "ports.h"
 #include "sandbox.h"
 #include "snapshot.h"
+#include "startcmd.h"
 #include "validate.h"
 
 #include <stdio.h>
@@ -141,11 +142,12 @@ static void wipe_registry_auth(json_t *obj)
 static int h_snapshot_create(struct route_ctx *c)
 {
     static const char *const allowed[] = { "name", "source", "capacity_gib", "image_path",
-                                           "docker_image", "registry_auth", NULL };
+                                           "docker_image", "registry_auth", "start_command",
+                                           NULL };
     const char *name, *source, *image, *docker, *reg_user, *reg_pass;
     int64_t capacity = SNAPSHOT_DEFAULT_CAPACITY_GIB;
     struct snapshot_rec rec;
-    json_t *obj = body_object(c, allowed);
+    json_t *obj = body_object(c, allowed), *start_command;
     bool has_capacity;
     int rc = -1;
 
@@ -168,13 +170,20 @@ static int h_snapshot_create(struct route_ctx *c)
         apierr_set(&c->err, APIERR_VALIDATION, "registry_auth goes with docker_image only");
         goto out;
     }
+    start_command = json_object_get(obj, "start_command");
+    if (start_command && image) {
+        apierr_set(&c->err, APIERR_VALIDATION, "start_command goes with source or docker_image");
+        goto out;
+    }
+    if (start_command && startcmd_check(start_command, &c->err))
+        goto out;
     if (docker)
-        rc = snapshot_build_docker(c->r->svc, name, docker, capacity, reg_user, reg_pass, &rec,
-                                   &c->err);
+        rc = snapshot_build_docker_cmd(c->r->svc, name, docker, capacity, reg_user, reg_pass,
+                                       start_command, &rec, &c->err);
     else if (source)
-        rc = snapshot_build(c->r->svc, name, source, has_capacity ? capacity
-                                                                   : SNAPSHOT_DEFAULT_CAPACITY_GIB,
-                            &rec, &c->err);
+        rc = snapshot_build_cmd(c->r->svc, name, source,
+                                has_capacity ? capacity : SNAPSHOT_DEFAULT_CAPACITY_GIB,
+                                start_command, &rec, &c->err);
     else
         rc = snapshot_register(c->r->svc, name, image, &rec, &c->err);
     if (rc == 0)

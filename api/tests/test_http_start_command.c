@@ -1,9 +1,8 @@
 /* A snapshot's start command (startcmd.h) against a real guest agent
  * (dp_harness.h), where commands run as ordinary host processes: the command
  * is put in the run settings of registered snapshots with the store API, as a
- * build leaves it (test_oci_config checks the image side, and the
- * start_command override is checked here through startcmd_replace and
- * snapshot_build_cmd's check). A sandbox booted from such a snapshot runs it
+ * build leaves it (test_oci_config checks the image side; the start_command
+ * override is checked through startcmd_replace and through POST /v1/snapshots). A sandbox booted from such a snapshot runs it
  * (a marker file appears), shows its command id, whose output can be
  * re-attached; a stop and start runs it again; none without a command; a
  * missing binary leaves the sandbox running. */
@@ -184,6 +183,47 @@ static void override(void)
     json_decref(v);
 }
 
+/* The override through the REST API: a folder build with start_command has it as
+ * image_config.command, [] leaves none; bad ones and image_path with it are 400. */
+static void rest_override(struct server *s)
+{
+    static const char *const bad[] = { "[\"\"]", "\"sh\"", "[1]", "{}", NULL };
+    char body[600], dir[400];
+    struct reply r;
+
+    snprintf(dir, sizeof(dir), "%s/tree", s->dir);
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(body, sizeof(body), "{\"name\":\"tree\",\"source\":\"%s\",\"capacity_gib\":1,"
+             "\"start_command\":[\"sh\",\"-c\",\"exec sleep 5\"]}", dir);
+    api(s, "POST", "/v1/snapshots", body, &r);
+    CHECK(r.status == 201 || r.status == 202);
+    reply_free(&r);
+    wait_built(s, "tree", &r);
+    CHECK(!strcmp(reply_str(&r, "status"), "ready"));
+    CHECK(json_array_size(json_object_get(json_object_get(r.json, "image_config"),
+                                          "command")) == 3);
+    reply_free(&r);
+    snprintf(body, sizeof(body), "{\"name\":\"bare\",\"source\":\"%s\",\"capacity_gib\":1,"
+             "\"start_command\":[]}", dir);
+    api(s, "POST", "/v1/snapshots", body, &r);
+    reply_free(&r);
+    wait_built(s, "bare", &r);
+    CHECK(!strcmp(reply_str(&r, "status"), "ready"));
+    CHECK(json_is_null(json_object_get(r.json, "image_config")));
+    reply_free(&r);
+    for (int i = 0; bad[i]; i++) {
+        snprintf(body, sizeof(body), "{\"name\":\"bad\",\"source\":\"%s\",\"start_command\":%s}",
+                 dir, bad[i]);
+        api(s, "POST", "/v1/snapshots", body, &r);
+        CHECK(r.status == 400);
+        reply_free(&r);
+    }
+    api(s, "POST", "/v1/snapshots",
+        "{\"name\":\"bad\",\"image_path\":\"x.img\",\"start_command\":[\"sh\"]}", &r);
+    CHECK(r.status == 400 && strstr(r.body, "start_command goes with"));
+    reply_free(&r);
+}
+
 int main(void)
 {
     static struct server s;
@@ -196,6 +236,7 @@ int main(void)
     dp_setup(&s);
     /* DP_BOX's snapshot has no settings: no start command */
     CHECK(no_start_command(&s, DP_BOX));
+    rest_override(&s);
 
     snprintf(marker, sizeof(marker), "%s/marker", s.dir);
     register_snapshot(&s, "svc");
