@@ -298,6 +298,8 @@ int agent_client_exec(struct agent_client *c, const struct agent_exec_opts *o, u
 		agent_msg_flag(m, AGENT_T_KILL_ON_DISCONNECT);
 	if (o->no_stdin)
 		agent_msg_flag(m, AGENT_T_NO_STDIN);
+	if (o->drop_unread)
+		agent_msg_flag(m, AGENT_T_DROP_UNREAD);
 	rc = agent_client_transact(c, &f);
 	if (rc == 0 && cmd_id)
 		*cmd_id = reply_cmd_id(&f);

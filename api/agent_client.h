@@ -79,6 +79,7 @@ struct agent_exec_opts {
 	unsigned rows, cols;       /* PTY size; 0: 24x80 */
 	int kill_on_disconnect;
 	int no_stdin;
+	int drop_unread;           /* detached: keep reading, drop the oldest output */
 };
 
 /* Starts a command; *cmd_id names it for stdin, signals and re-attach. */

@@ -187,6 +187,7 @@ static int send_exec(struct agent_client *c, json_t *settings, uint32_t *cmd_id)
     struct agent_exec_opts o = {
         .argv = argv, .envp = envp && envp[0] ? envp : NULL, .cwd = cwd && cwd[0] ? cwd : NULL,
         .user = uname, .idle_timeout_ms = UINT64_MAX, .no_stdin = 1,
+        .drop_unread = 1,
     };
     int rc = -ENOMEM;
 

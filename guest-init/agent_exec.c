@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct agent_cmd {
 	uint32_t id;
 	pid_t pid;
 	int running, dead, status, timed_out, pty, kill_on_disconnect;
+	int drop_unread;	/* DROP_UNREAD: no pause without a client, oldest output dropped */
 	int pty_eof; /* master saw EIO while the command runs: out of epoll, still open */
 	uint64_t idle_timeout_ms, deadline_ms, since_ms, grace_until_ms;
 	struct agent_watch out, err, in;
@@ -98,10 +100,18 @@ static int watch_start(struct agent_loop *loop, struct agent_watch *w)
 	return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
 }
 
+/* Whether the command's output is read on: unless max_output bytes wait for its client,
+ * or, for a DROP_UNREAD command, always while no client is attached. */
+static bool cmd_reading(const struct agent_cmd *cmd)
+{
+	return (cmd->drop_unread && !cmd->conn) ||
+	       cmd->total - cmd->cursor < cmd->loop->cfg.max_output;
+}
+
 static void cmd_update(struct agent_cmd *cmd)
 {
 	struct agent_loop *loop = cmd->loop;
-	uint32_t rd = cmd->total - cmd->cursor < loop->cfg.max_output ? EPOLLIN : 0;
+	uint32_t rd = cmd_reading(cmd) ? EPOLLIN : 0;
 	uint32_t wr = cmd->stdin_len ? EPOLLOUT : 0;
 
 	if (!cmd->pty_eof)
@@ -135,6 +145,7 @@ static struct agent_cmd *cmd_new(struct agent_loop *loop, const struct agent_exe
 	cmd->loop = loop;
 	cmd->pty = q->pty;
 	cmd->kill_on_disconnect = q->kill_on_disconnect;
+	cmd->drop_unread = q->drop_unread;
 	cmd->idle_timeout_ms = q->idle_timeout_ms ? q->idle_timeout_ms : loop->cfg.idle_timeout_ms;
 	if (q->timeout_ms)
 		cmd->deadline_ms = agent_now_ms() + q->timeout_ms;
@@ -279,6 +290,8 @@ void agent_exec_detach(struct agent_conn *c)
 	cmd->since_ms = agent_now_ms();
 	if (cmd->kill_on_disconnect)
 		cmd_kill(cmd);
+	else if (cmd->drop_unread)
+		cmd_update(cmd);	/* reading resumes, paused or not */
 }
 
 /* ---- stdin ---- */
@@ -401,10 +414,15 @@ void agent_exec_input(struct agent_conn *c, const struct agent_frame *f)
 
 /* ---- output ---- */
 
+/* Drops the oldest output beyond max_output: what its client has had, or, for a
+ * detached DROP_UNREAD command, unsent output too (the cursor moves past it; a
+ * re-attach is told where the kept output starts). */
 static void out_trim(struct agent_cmd *cmd)
 {
+	bool drop_unsent = cmd->drop_unread && !cmd->conn;
+
 	while (cmd->head && cmd->buffered > cmd->loop->cfg.max_output &&
-	       cmd->head->seq + cmd->head->len <= cmd->cursor) {
+	       (drop_unsent || cmd->head->seq + cmd->head->len <= cmd->cursor)) {
 		struct out_chunk *ch = cmd->head;
 
 		cmd->head = ch->next;
@@ -413,6 +431,8 @@ static void out_trim(struct agent_cmd *cmd)
 		cmd->buffered -= ch->len;
 		free(ch);
 	}
+	if (drop_unsent && cmd->cursor < (cmd->head ? cmd->head->seq : cmd->total))
+		cmd->cursor = cmd->head ? cmd->head->seq : cmd->total;
 }
 
 static void out_append(struct agent_cmd *cmd, uint16_t type, const uint8_t *p, size_t n)

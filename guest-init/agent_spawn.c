@@ -71,6 +71,7 @@ static int exec_req_attr(struct agent_exec_req *q, uint16_t tag, const uint8_t *
 	case AGENT_T_PTY: q->pty = 1; return 0;
 	case AGENT_T_KILL_ON_DISCONNECT: q->kill_on_disconnect = 1; return 0;
 	case AGENT_T_NO_STDIN: q->no_stdin = 1; return 0;
+	case AGENT_T_DROP_UNREAD: q->drop_unread = 1; return 0;
 	default: return 0;
 	}
 }

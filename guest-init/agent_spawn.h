@@ -20,7 +20,7 @@ struct agent_exec_req {
 	const char *cwd, *user;
 	uint64_t timeout_ms, idle_timeout_ms;
 	uint32_t rows, cols;
-	int pty, kill_on_disconnect, no_stdin;
+	int pty, kill_on_disconnect, no_stdin, drop_unread;
 };
 
 struct agent_user {

@@ -297,6 +297,35 @@ static void test_detached_output(struct test_agent *a)
 	agent_client_close(&c);
 }
 
+/* DROP_UNREAD (a service nobody watches): with no client the command is never paused;
+ * it runs to its end and only the newest output is kept for a re-attach. */
+static void test_detached_drop(struct test_agent *a)
+{
+	struct agent_exec_opts o = { .argv = ARGV("head", "-c", "20000000", "/dev/zero"),
+				     .no_stdin = 1, .drop_unread = 1 };
+	struct agent_client c;
+	uint64_t first = 0, deadline = test_now_ms() + 20000;
+	int running = 1;
+	uint32_t id;
+
+	test_client(a, &c);
+	CHECK_RC(&c, agent_client_exec(&c, &o, &id));
+	agent_client_close(&c);
+	/* paused, it would still run (1 MiB out of 20 MB) however long we wait */
+	while (running && test_now_ms() < deadline) {
+		test_nap(200);
+		CHECK_RC(&c, attach_retry(a, &c, id, UINT64_MAX, &first, &running));
+		agent_client_close(&c);
+	}
+	CHECK(!running);
+	CHECK_RC(&c, attach_retry(a, &c, id, 0, &first, NULL));
+	memset(&run, 0, sizeof(run));
+	CHECK_RC(&c, test_collect(&c, &run));
+	CHECK(first > 0 && first + run.total == 20000000 && run.exit.exit_code == 0);
+	CHECK(run.total <= (1 << 20) + 65536);
+	agent_client_close(&c);
+}
+
 static void test_busy_attach(struct test_agent *a)
 {
 	struct agent_exec_opts o = { .argv = ARGV("sleep", "30"), .no_stdin = 1 };
@@ -403,6 +432,7 @@ int main(void)
 	test_reattach(&a);
 	test_busy_attach(&a);
 	test_detached_output(&a);
+	test_detached_drop(&a);
 	test_disconnect_policies(&a);
 	test_agent_stop(&a);
 	printf("agent peak RSS (with its children, ASan): %ld KiB\n", a.ru.ru_maxrss);

@@ -35,7 +35,8 @@ enum agent_type {
 	AGENT_ERROR = 3,      /* failure reply: ERRNO, MESSAGE */
 	/* exec */
 	AGENT_EXEC = 0x10,    /* ARG..., ENV..., CWD, USER, TIMEOUT_MS, PTY, ROWS, COLS,
-	                         KILL_ON_DISCONNECT, IDLE_TIMEOUT_MS, NO_STDIN -> OK CMD_ID */
+	                         KILL_ON_DISCONNECT, IDLE_TIMEOUT_MS, NO_STDIN,
+	                         DROP_UNREAD -> OK CMD_ID */
 	AGENT_ATTACH = 0x11,  /* CMD_ID, OFFSET -> OK CMD_ID OFFSET RUNNING? */
 	AGENT_STDIN = 0x12,   /* raw bytes for the command's stdin */
 	AGENT_STDIN_EOF = 0x13,
@@ -111,6 +112,7 @@ enum agent_tag {
 	AGENT_T_APPEND = 39,           /* flag */
 	AGENT_T_LENGTH = 40,           /* u64 */
 	AGENT_T_COMMANDS = 41,         /* u32 */
+	AGENT_T_DROP_UNREAD = 42,      /* flag: detached, keep reading; drop the oldest output */
 };
 
 /* ---- little-endian loads and stores ---- */
