@@ -23,7 +23,7 @@ enum {
     OPT_CWD, OPT_USER, OPT_TIMEOUT, OPT_TTY, OPT_STDIN, OPT_SHELL, OPT_REMOTE_PORT,
     OPT_LOCAL_PORT, OPT_STDIO, OPT_IDENTITY, OPT_SSH_DIR, OPT_PORT, OPT_EXPIRES, OPT_SOURCE,
     OPT_CAPACITY, OPT_WAIT, OPT_BOX, OPT_DOCKER_IMAGE, OPT_PUBLIC_PORT, OPT_REGISTRY_USER,
-    OPT_REGISTRY_PASSWORD_STDIN,
+    OPT_REGISTRY_PASSWORD_STDIN, OPT_START_COMMAND,
     OPT_COUNT,
 };
 #define BIT(o) (1ull << ((o) - OPT_ENV))
@@ -69,6 +69,8 @@ static const char usage[] =
     "  snapshot list | snapshot get ID | snapshot delete ID | snapshot wait ID\n"
     "  snapshot build NAME --source PATH|--docker-image REF [--capacity SIZE] [--wait]\n"
     "                 [--registry-user USER [--registry-password-stdin]]\n"
+    "                 [--start-command CMD]   (run with sh -c at each boot, in place of the\n"
+    "                 image's Entrypoint/Cmd; '' for none)\n"
     "  snapshot capture NAME --box SANDBOX [--wait]\n"
     "  snapshot register NAME --image PATH   (an image already in sbx-api's snapshot dir)\n"
     "SIZE: 512mb, 1gb, 2gib; bare numbers are MiB for --memory, GiB for --disk, --capacity.\n"
@@ -606,6 +608,11 @@ static int run_snapshot_build(struct cli *cli, char **args, int nargs)
     body = json_pack("{s:s,s:s}", "name", args[0], src ? "source" : "docker_image",
                      src ? (abs ? abs : src) : image);
     free(abs);
+    if (cli->opt[OPT_START_COMMAND])
+        json_object_set_new(body, "start_command",
+                            cli->opt[OPT_START_COMMAND][0]
+                                ? json_pack("[s,s,s]", "sh", "-c", cli->opt[OPT_START_COMMAND])
+                                : json_array());
     if ((cli->opt[OPT_CAPACITY] && set_int(body, "capacity_gib", cli->opt[OPT_CAPACITY], 1024)) ||
         set_registry_auth(cli, body)) {
         json_decref(body);
@@ -849,7 +856,7 @@ static const struct command commands[] = {
     { "snapshot register", ARGS_ONE, BIT(OPT_IMAGE), run_snapshot_register },
     { "snapshot build", ARGS_ONE, BIT(OPT_SOURCE) | BIT(OPT_DOCKER_IMAGE) | BIT(OPT_CAPACITY) |
       BIT(OPT_WAIT) | BIT(OPT_TIMEOUT) | BIT(OPT_REGISTRY_USER) |
-      BIT(OPT_REGISTRY_PASSWORD_STDIN), run_snapshot_build },
+      BIT(OPT_REGISTRY_PASSWORD_STDIN) | BIT(OPT_START_COMMAND), run_snapshot_build },
     { "snapshot capture", ARGS_ONE, BIT(OPT_BOX) | BIT(OPT_WAIT) | BIT(OPT_TIMEOUT),
       run_snapshot_capture },
 };
@@ -889,6 +896,7 @@ static const struct option long_opts[] = {
     { "public-port", required_argument, NULL, OPT_PUBLIC_PORT },
     { "registry-user", required_argument, NULL, OPT_REGISTRY_USER },
     { "registry-password-stdin", no_argument, NULL, OPT_REGISTRY_PASSWORD_STDIN },
+    { "start-command", required_argument, NULL, OPT_START_COMMAND },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };

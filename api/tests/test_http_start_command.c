@@ -183,6 +183,30 @@ static void override(void)
     json_decref(v);
 }
 
+/* sbx snapshot build --start-command CMD: ["sh", "-c", CMD]. */
+static void cli_build(struct server *s, const char *dir)
+{
+    char sbx[PATH_MAX], cmd[PATH_MAX + 800];
+    ssize_t n = readlink("/proc/self/exe", sbx, sizeof(sbx) - 16);
+    struct reply r;
+    json_t *command;
+
+    CHECK(n > 0);
+    sbx[n] = '\0';
+    for (int i = 0; i < 3; i++)     /* build/tests/api/test_x -> build */
+        *strrchr(sbx, '/') = '\0';
+    strcat(sbx, "/bin/sbx");
+    snprintf(cmd, sizeof(cmd), "SBX_API_URL=%s SBX_API_KEY=%s %s snapshot build clitree "
+             "--source %s --capacity 1 --start-command 'echo hi; exec sleep 5' --wait "
+             ">/dev/null", s->url, TEST_KEY, sbx, dir);
+    CHECK(system(cmd) == 0);
+    api(s, "GET", "/v1/snapshots/clitree", NULL, &r);
+    command = json_object_get(json_object_get(r.json, "image_config"), "command");
+    CHECK(json_array_size(command) == 3);
+    CHECK(!strcmp(json_string_value(json_array_get(command, 2)), "echo hi; exec sleep 5"));
+    reply_free(&r);
+}
+
 /* The override through the REST API: a folder build with start_command has it as
  * image_config.command, [] leaves none; bad ones and image_path with it are 400. */
 static void rest_override(struct server *s)
@@ -222,6 +246,7 @@ static void rest_override(struct server *s)
         "{\"name\":\"bad\",\"image_path\":\"x.img\",\"start_command\":[\"sh\"]}", &r);
     CHECK(r.status == 400 && strstr(r.body, "start_command goes with"));
     reply_free(&r);
+    cli_build(s, dir);
 }
 
 int main(void)
