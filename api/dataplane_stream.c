@@ -3,6 +3,7 @@
 #include "dataplane_int.h"
 
 #include "apilog.h"
+#include "service.h"
 #include "ws.h"
 
 #include <errno.h>
@@ -54,8 +55,6 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
                        struct MHD_UpgradeResponseHandle *urh)
 {
     struct upgrade *u = cls;
-    pthread_attr_t attr;
-    pthread_t th;
     int rc = -1;
 
     (void)conn;
@@ -68,10 +67,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls, co
     if (!dp_stream_enter(u->dp))
         goto fail;
     if (dp_fd_add(u->dp, sock) == 0) {
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&th, &attr, session_thread, u);
-        pthread_attr_destroy(&attr);
+        rc = svc_start_detached(session_thread, u);
         if (rc)
             dp_fd_del(u->dp, sock);
     }

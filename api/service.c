@@ -28,6 +28,19 @@ bool svc_lock_held(void)
     return svc_held;
 }
 
+int svc_start_detached(void *(*main)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, main, arg);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}
+
 void svc_default_limits(struct svc_limits *l)
 {
     *l = (struct svc_limits){

@@ -45,6 +45,10 @@ bool svc_lock_held(void);
 /* The limits sbx-api uses unless told otherwise. */
 void svc_default_limits(struct svc_limits *limits);
 
+/* Runs main(arg) on a new detached thread. Returns 0 or negative errno (then
+ * main never runs and arg is still the caller's). */
+int svc_start_detached(void *(*main)(void *), void *arg);
+
 /* Wall-clock milliseconds since the epoch. */
 int64_t svc_now_ms(void);
 /* A random UUID (v4) in out (STORE_ID_LEN bytes). Returns 0 or negative errno. */

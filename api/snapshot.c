@@ -103,14 +103,14 @@ static int fail_interrupted(void *arg, const struct snapshot_rec *rec)
     return strcmp(rec->status, "building") ? 0 : collect(arg, rec);
 }
 
-static int start_thread(struct build_job *job);
-
 /* Ready rows of schema 1 name a registered file that was never imported into
  * the store: import it (in the background) so their sandboxes can boot. */
 static int collect_legacy(void *arg, const struct snapshot_rec *rec)
 {
     return strcmp(rec->status, "ready") || !rec->image_path[0] ? 0 : collect(arg, rec);
 }
+
+static void *build_main(void *arg);
 
 static void import_legacy(struct svc *svc, struct snapfs_store *s)
 {
@@ -129,7 +129,7 @@ static void import_legacy(struct svc *svc, struct snapfs_store *s)
         snprintf(job->name, sizeof(job->name), "%s", r->name);
         snprintf(job->source, sizeof(job->source), "%s", r->image_path);
         snprintf(r->status, sizeof(r->status), "building");
-        if (store_snapshot_update(svc->store, r) || start_thread(job)) {
+        if (store_snapshot_update(svc->store, r) || svc_start_detached(build_main, job)) {
             free(job);
             continue;
         }
@@ -260,19 +260,6 @@ static void *build_main(void *arg)
     return NULL;
 }
 
-static int start_thread(struct build_job *job)
-{
-    pthread_attr_t attr;
-    pthread_t tid;
-    int rc;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, build_main, job);
-    pthread_attr_destroy(&attr);
-    return -rc;
-}
-
 int snapshot_insert_row(struct svc *svc, const char *name, const char *source,
                       struct snapshot_rec *out, struct apierr *err)
 {
@@ -334,7 +321,7 @@ static int start_build(struct svc *svc, const char *name, const char *source,
     snprintf(job->id, sizeof(job->id), "%s", out->id);
     snprintf(job->name, sizeof(job->name), "%s", name);
     snprintf(job->source, sizeof(job->source), "%.*s", (int)sizeof(job->source) - 1, source);
-    rc = start_thread(job);
+    rc = svc_start_detached(build_main, job);
     if (rc) {
         job_free(job);
         store_snapshot_delete(svc->store, out->id);
@@ -538,17 +525,12 @@ static void *gc_main(void *arg)
 static void start_gc(const struct svc *svc)
 {
     char *path = malloc(STORE_PATH_LEN);
-    pthread_attr_t attr;
-    pthread_t tid;
 
     if (!path)
         return;
     snapshot_store_path(svc, path, STORE_PATH_LEN);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&tid, &attr, gc_main, path))
+    if (svc_start_detached(gc_main, path))
         free(path);
-    pthread_attr_destroy(&attr);
 }
 
 static int delete_locked(struct svc *svc, const char *id_or_name, struct apierr *err)

@@ -281,19 +281,6 @@ static struct startcmd_job *new_job(struct svc *svc, const struct sandbox_rec *r
     return job;
 }
 
-static int start_thread(struct startcmd_job *job)
-{
-    pthread_attr_t attr;
-    pthread_t tid;
-    int rc;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, start_main, job);
-    pthread_attr_destroy(&attr);
-    return -rc;
-}
-
 void startcmd_launch(struct svc *svc, const struct sandbox_rec *rec)
 {
     json_t *settings = snapshot_config_json(svc, rec->snapshot_id);
@@ -309,7 +296,7 @@ void startcmd_launch(struct svc *svc, const struct sandbox_rec *rec)
     write_record(svc, rec->id, pending);
     json_decref(pending);
     job = new_job(svc, rec, settings);
-    rc = job ? start_thread(job) : -ENOMEM;
+    rc = job ? svc_start_detached(start_main, job) : -ENOMEM;
     if (rc) {
         json_t *failed = new_record(argv, 0, strerror(-rc));
 
