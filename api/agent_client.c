@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -89,6 +90,21 @@ int agent_client_connect_vsock_uds(const char *path, unsigned port)
 		return rc;
 	}
 	return fd;
+}
+
+int agent_client_open_vsock(struct agent_client *c, const char *path, int timeout_s)
+{
+	struct timeval tv = { .tv_sec = timeout_s };
+	int fd = agent_client_connect_vsock_uds(path, AGENT_VSOCK_PORT);
+
+	if (fd < 0) {
+		memset(c, 0, sizeof(*c));
+		c->fd = -1;
+		return fd;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return agent_client_init(c, fd);
 }
 
 /* ---- frames ---- */

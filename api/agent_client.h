@@ -39,6 +39,11 @@ int agent_client_connect_vsock_uds(const char *path, unsigned port);
  * c is cleared then). */
 int agent_client_init(struct agent_client *c, int fd);
 
+/* agent_client_connect_vsock_uds to the agent's port, then agent_client_init, every
+ * read and write on the connection bounded by timeout_s (SO_RCVTIMEO/SO_SNDTIMEO;
+ * an exchange that runs out fails with -EAGAIN). Returns 0, or -errno (c cleared). */
+int agent_client_open_vsock(struct agent_client *c, const char *path, int timeout_s);
+
 /* Closes the connection and frees c's buffers. Safe on a cleared client. */
 void agent_client_close(struct agent_client *c);
 

@@ -16,9 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define POWEROFF_ASK_TIMEOUT_S 5  /* for the agent to take a power-off request */
@@ -147,8 +145,6 @@ static int check_running_quota(struct svc *svc, struct apierr *err)
     if (running < 0 || stopping < 0)
         return apierr_set(err, APIERR_INTERNAL, "database error");
     running += stopping;        /* still holding their memory */
-    if (running < 0)
-        return apierr_set(err, APIERR_INTERNAL, "database error");
     if (running >= svc->limits.max_running)
         return apierr_set(err, APIERR_QUOTA, "at most %lld sandboxes may run at once",
                           (long long)svc->limits.max_running);
@@ -325,15 +321,9 @@ int sandbox_start(struct svc *svc, const char *name, struct sandbox_rec *out,
  * guest's processes, syncs and makes the root disk read-only first. */
 static int ask_poweroff(const char *vsock)
 {
-    struct timeval tv = { .tv_sec = POWEROFF_ASK_TIMEOUT_S };
-    struct agent_client c = { .fd = -1 };
-    int fd = agent_client_connect_vsock_uds(vsock, AGENT_VSOCK_PORT), rc;
+    struct agent_client c;
+    int rc = agent_client_open_vsock(&c, vsock, POWEROFF_ASK_TIMEOUT_S);
 
-    if (fd < 0)
-        return fd;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    rc = agent_client_init(&c, fd);
     if (rc == 0)
         rc = agent_client_shutdown(&c);
     agent_client_close(&c);

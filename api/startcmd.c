@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,15 +203,10 @@ static int send_exec(struct agent_client *c, json_t *settings, uint32_t *cmd_id)
  * filled), 1 when it did not answer (yet). */
 static int try_start(struct startcmd_job *job, uint32_t *cmd_id, char *error, size_t len)
 {
-    struct timeval tv = { .tv_sec = STARTCMD_IO_TIMEOUT_S };
-    struct agent_client c = { .fd = -1 };
-    int fd = agent_client_connect_vsock_uds(job->vsock, AGENT_VSOCK_PORT), rc;
+    struct agent_client c;
+    int rc;
 
-    if (fd < 0)
-        return 1;
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (agent_client_init(&c, fd))
+    if (agent_client_open_vsock(&c, job->vsock, STARTCMD_IO_TIMEOUT_S))
         return 1;
     rc = send_exec(&c, job->settings, cmd_id);
     if (rc)
