@@ -8,14 +8,8 @@ CTL=$SBX_BUILD/bin/sbx-agentctl
 SNAPFS=$SBX_BUILD/bin/snapfs
 work=/run/sbx-tests/rootdisk
 rm -rf "$work"
-mkdir -p "$work"/tree/{bin,etc,root,tmp,dev,proc,sys,run}
-cp /bin/busybox "$work/tree/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox ]] || ln -s busybox "$work/tree/bin/$applet"
-done
+busybox_tree "$work/tree"
 echo "from the root disk" > "$work/tree/etc/marker"
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/tree/etc/passwd"
-printf 'root:x:0:\n' > "$work/tree/etc/group"
 truncate -s 64M "$work/root.ext4"
 mke2fs -q -F -t ext4 -b 4096 -d "$work/tree" "$work/root.ext4"
 "$SNAPFS" --store "$work/store" import --level 3 "$work/root.ext4" base

@@ -11,13 +11,8 @@ SBX=$B/bin/sbx
 work=/run/sbx-tests/startcmd
 state=$work/state
 rm -rf "$work"
-mkdir -p "$state" "$work"/tree/{bin,etc,root,tmp,dev,proc,sys,run,srv}
-cp /bin/busybox "$work/tree/bin/busybox"
-for applet in $(/bin/busybox --list); do
-    [[ $applet == busybox ]] || ln -s busybox "$work/tree/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > "$work/tree/etc/passwd"
-printf 'root:x:0:\n' > "$work/tree/etc/group"
+mkdir -p "$state" "$work/tree/srv"
+busybox_tree "$work/tree"
 echo "served by the start command" > "$work/tree/srv/index.html"
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$work/api-key"
 export SBX_API_KEY=$(cat "$work/api-key") SBX_API_URL=http://127.0.0.1:18090

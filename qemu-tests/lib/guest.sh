@@ -79,3 +79,14 @@ wait_guest_exit() {
     guest_rc=$?
     set -e
 }
+# busybox_tree DIR: a minimal root file system tree in DIR (created): busybox with a
+# link per applet in bin/, root in etc/passwd and etc/group, and the mount points.
+busybox_tree() {
+    mkdir -p "$1"/{bin,etc,root,tmp,dev,proc,sys,run}
+    cp /bin/busybox "$1/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [[ $applet == busybox ]] || ln -s busybox "$1/bin/$applet"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$1/etc/passwd"
+    printf 'root:x:0:\n' > "$1/etc/group"
+}
